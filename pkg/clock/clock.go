@@ -1,0 +1,52 @@
+// Package clock is the time source Weir reads, so that tests can move time instead of sleeping.
+//
+// Production code uses Real; tests use a Fake and call Advance. Both are safe for concurrent use.
+package clock
+
+import "time"
+
+// Clock tells the time and makes timers. Every clock-dependent part of Weir takes one.
+type Clock interface {
+	// Now returns the current time.
+	Now() time.Time
+	// NewTimer returns a timer that fires once d has passed on this clock.
+	NewTimer(d time.Duration) Timer
+}
+
+// Timer is the part of *time.Timer that Weir uses.
+type Timer interface {
+	// C delivers the time once the timer fires.
+	C() <-chan time.Time
+	// Stop prevents the timer from firing; it reports whether it stopped a pending timer.
+	Stop() bool
+}
+
+// Real returns the system clock.
+func Real() Clock { return realClock{} }
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) NewTimer(d time.Duration) Timer { return realTimer{time.NewTimer(d)} }
+
+type realTimer struct{ t *time.Timer }
+
+func (r realTimer) C() <-chan time.Time { return r.t.C }
+func (r realTimer) Stop() bool          { return r.t.Stop() }
+
+// Sleep waits for d on c, or until ctx-like done closes first. It reports whether the full
+// duration passed.
+func Sleep(c Clock, d time.Duration, done <-chan struct{}) bool {
+	if d <= 0 {
+		return true
+	}
+	t := c.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C():
+		return true
+	case <-done:
+		return false
+	}
+}

@@ -1,0 +1,236 @@
+// Package memory is the in-process Store: the same semantics as the Redis store, for one process
+// and for tests, with an injected clock so that tests move time instead of sleeping.
+package memory
+
+import (
+	"context"
+	"fmt"
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/weir-go/weir/pkg/clock"
+	"github.com/weir-go/weir/pkg/store"
+)
+
+const (
+	shardCount = 64
+	// sweepEvery is how often (on the store's clock) a shard forgets idle buckets.
+	sweepEvery = time.Minute
+)
+
+// Store keeps buckets and breakers in memory. It is safe for concurrent use.
+type Store struct {
+	clock  clock.Clock
+	seed   maphash.Seed
+	closed atomic.Bool
+	shards [shardCount]shard
+}
+
+type shard struct {
+	mu       sync.Mutex
+	keys     map[string]*entry
+	breakers map[string]*breaker
+	sweepAt  int64 // µs
+}
+
+// entry is one key: its buckets, one per distinct limit, and any pause the server asked for.
+type entry struct {
+	blockedUntil int64 // µs
+	buckets      []bucket
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithClock makes the store read time from c instead of the system clock.
+func WithClock(c clock.Clock) Option { return func(s *Store) { s.clock = c } }
+
+// New returns an empty store.
+func New(opts ...Option) *Store {
+	s := &Store{clock: clock.Real(), seed: maphash.MakeSeed()}
+	for _, o := range opts {
+		o(s)
+	}
+	for i := range s.shards {
+		s.shards[i].keys = make(map[string]*entry)
+		s.shards[i].breakers = make(map[string]*breaker)
+	}
+	return s
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Close marks the store closed; later calls return store.ErrClosed.
+func (s *Store) Close() error {
+	s.closed.Store(true)
+	return nil
+}
+
+func (s *Store) shard(key string) *shard {
+	return &s.shards[maphash.String(s.seed, key)%shardCount]
+}
+
+func (s *Store) check(ctx context.Context, key string) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	if key == "" {
+		return fmt.Errorf("%w: empty key", store.ErrInvalid)
+	}
+	return ctx.Err()
+}
+
+// Take implements store.Limiter.
+func (s *Store) Take(ctx context.Context, key string, limits []store.Limit, n int64) (store.Decision, error) {
+	if err := s.check(ctx, key); err != nil {
+		return store.Decision{}, err
+	}
+	if len(limits) == 0 {
+		return store.Decision{}, fmt.Errorf("%w: key %q: no limits given", store.ErrInvalid, key)
+	}
+	if n < 0 {
+		return store.Decision{}, fmt.Errorf("%w: key %q: cost must be ≥ 0, got %d", store.ErrInvalid, key, n)
+	}
+	now := s.clock.Now().UnixMicro()
+	sh := s.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.maybeSweep(now)
+
+	e := sh.keys[key]
+	if e == nil {
+		// Validate before creating anything, so bad input leaves no trace.
+		if err := validateCost(key, limits, n); err != nil {
+			return store.Decision{Allowed: false, RetryAfter: store.Never}, err
+		}
+		e = &entry{buckets: make([]bucket, 0, len(limits))}
+		sh.keys[key] = e
+	}
+	return e.take(key, limits, n, now)
+}
+
+// validateCost checks the limits and that n can ever fit.
+func validateCost(key string, limits []store.Limit, n int64) error {
+	for _, l := range limits {
+		if err := l.Validate(); err != nil {
+			return fmt.Errorf("key %q: %w", key, err)
+		}
+		if n > l.EffectiveBurst() {
+			return fmt.Errorf("%w: key %q: cost %d exceeds the burst of %s", store.ErrNeverAllowed, key, n, l)
+		}
+	}
+	return nil
+}
+
+// take decides against every limit and commits only when all agree. Buckets are found by their
+// limit, so a key whose configured limits change starts the new ones full.
+func (e *entry) take(key string, limits []store.Limit, n, now int64) (store.Decision, error) {
+	var idx [4]int
+	pos := idx[:0]
+	for _, l := range limits {
+		i := e.find(l)
+		if i < 0 {
+			if err := validateCost(key, []store.Limit{l}, n); err != nil {
+				return store.Decision{RetryAfter: store.Never}, err
+			}
+			e.buckets = append(e.buckets, bucket{limit: l})
+			i = len(e.buckets) - 1
+		} else if n > l.EffectiveBurst() {
+			return store.Decision{RetryAfter: store.Never},
+				fmt.Errorf("%w: key %q: cost %d exceeds the burst of %s", store.ErrNeverAllowed, key, n, l)
+		}
+		pos = append(pos, i)
+	}
+
+	d := store.Decision{Allowed: true, Remaining: -1}
+	var vs [4]verdict
+	verdicts := vs[:0]
+	for _, i := range pos {
+		v := e.buckets[i].decide(now, n)
+		verdicts = append(verdicts, v)
+		if !v.ok {
+			d.Allowed = false
+		}
+		d.RetryAfter = max(d.RetryAfter, v.wait)
+		if d.Remaining < 0 || v.remaining < d.Remaining {
+			d.Remaining = v.remaining
+		}
+		d.ResetAfter = max(d.ResetAfter, v.reset)
+	}
+	if e.blockedUntil > now {
+		d.Allowed = false
+		d.RetryAfter = max(d.RetryAfter, time.Duration(e.blockedUntil-now)*time.Microsecond)
+		d.Remaining = 0
+	}
+	if !d.Allowed {
+		if d.RetryAfter == 0 { // refused by a pause that ends within the microsecond
+			d.RetryAfter = time.Microsecond
+		}
+		return d, nil
+	}
+	for k, i := range pos {
+		e.buckets[i].tat, e.buckets[i].rem = verdicts[k].tat, verdicts[k].rem
+	}
+	d.RetryAfter = 0
+	return d, nil
+}
+
+func (e *entry) find(l store.Limit) int {
+	for i := range e.buckets {
+		if e.buckets[i].limit == l {
+			return i
+		}
+	}
+	return -1
+}
+
+// Block implements store.Limiter.
+func (s *Store) Block(ctx context.Context, key string, until time.Time) error {
+	if err := s.check(ctx, key); err != nil {
+		return err
+	}
+	now := s.clock.Now().UnixMicro()
+	u := until.UnixMicro()
+	if until.Sub(time.UnixMicro(u)) > 0 {
+		u++ // round up: a pause never ends early
+	}
+	if u <= now {
+		return nil
+	}
+	sh := s.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.keys[key]
+	if e == nil {
+		e = &entry{}
+		sh.keys[key] = e
+	}
+	e.blockedUntil = max(e.blockedUntil, u)
+	return nil
+}
+
+// maybeSweep forgets keys whose buckets are all full and whose pause has ended: such a key
+// behaves exactly like one never seen, so memory stays bounded by the keys in recent use.
+func (sh *shard) maybeSweep(now int64) {
+	if now < sh.sweepAt {
+		return
+	}
+	sh.sweepAt = now + sweepEvery.Microseconds()
+	for k, e := range sh.keys {
+		if e.blockedUntil > now {
+			continue
+		}
+		idle := true
+		for i := range e.buckets {
+			if !e.buckets[i].idle(now) {
+				idle = false
+				break
+			}
+		}
+		if idle {
+			delete(sh.keys, k)
+		}
+	}
+}

@@ -1,0 +1,61 @@
+// Package store defines the contract behind which Weir keeps its shared state: token buckets,
+// breaker state and (later) the queue.
+//
+// A Store is what makes a fleet of processes behave as one client: every instance that talks to the
+// same Store shares the same limits and the same breakers. The in-memory store
+// (pkg/store/memory) serves one process and tests; every implementation must pass the conformance
+// suite in pkg/store/storetest.
+//
+// Each method is one atomic step on the store's side, so that a networked store can implement it
+// as a single script in a single round trip.
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Store is the whole contract. Implementations must be safe for concurrent use.
+type Store interface {
+	Limiter
+	Breakers
+	// Close releases the store's resources. Calls after Close return ErrClosed.
+	Close() error
+}
+
+// Limiter keeps rate-limit buckets. A key names one rate-limited thing (an upstream, an account);
+// it may carry several limits at once.
+type Limiter interface {
+	// Take takes n tokens from every limit of key, or from none of them, atomically.
+	//
+	// The decision reports the tokens left and, when refused, how long until the same take could
+	// succeed (the longest wait over the limits and any Block on the key). n may be zero, which
+	// charges nothing and reports the current state. A cost larger than some limit's burst can
+	// never succeed: Take then returns a decision with RetryAfter < 0 and an error wrapping
+	// ErrNeverAllowed. Bad input (an empty key, no limits, an invalid limit, a negative cost)
+	// returns an error wrapping ErrInvalid.
+	Take(ctx context.Context, key string, limits []Limit, n int64) (Decision, error)
+
+	// Block pauses key until the given time: every Take on key before then is refused with a
+	// RetryAfter reaching at least until. A Block never shortens an earlier, longer one; a time
+	// already past does nothing. This is how a server's own "come back later" reaches the fleet.
+	Block(ctx context.Context, key string, until time.Time) error
+}
+
+// Breakers keeps circuit breakers. A breaker is named; its policy travels with every call, so the
+// store holds only state. Every transition is one atomic step and no lock is held while the
+// caller's request is in flight.
+type Breakers interface {
+	// Acquire asks for a permit to send one request. A closed breaker always grants one; an open
+	// breaker refuses until its open time has passed, then turns half-open; a half-open breaker
+	// grants at most p.HalfOpenProbes permits in flight at once, across everyone sharing the store.
+	Acquire(ctx context.Context, name string, p BreakerPolicy) (Permit, error)
+
+	// Record reports the outcome of the request sent under permit. An outcome for a permit whose
+	// generation is no longer current is ignored (and reported as such in the status).
+	Record(ctx context.Context, name string, p BreakerPolicy, permit Permit, o Outcome) (BreakerStatus, error)
+
+	// BreakerStatus reads the breaker's state without changing it (an open breaker whose time is
+	// up still reads as open with RetryAfter 0 until someone acquires).
+	BreakerStatus(ctx context.Context, name string, p BreakerPolicy) (BreakerStatus, error)
+}
