@@ -1,0 +1,411 @@
+// Package client is Weir's HTTP client: every request waits for a token of the upstream's shared
+// rate limit, passes its shared circuit breaker, and is retried with backoff and jitter, honouring
+// what the server says (Retry-After) — so that a fleet of processes calls an API as one careful
+// client.
+//
+// A Client is safe for concurrent use.
+package client
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/weir-go/weir/pkg/breaker"
+	"github.com/weir-go/weir/pkg/clock"
+	"github.com/weir-go/weir/pkg/store"
+	"github.com/weir-go/weir/pkg/store/memory"
+)
+
+// Client sends requests to one upstream under its shared limits and breaker.
+type Client struct {
+	cfg       Config
+	st        store.Store
+	ownsStore bool
+	http      *http.Client      // for Do: follows redirects
+	transport http.RoundTripper // for RoundTrip: the caller's http.Client follows them
+	line      *waitLine         // nil without limits
+	brk       *breaker.Breaker
+	rand      func() float64
+	metrics   *metrics
+	redact    *redactor
+
+	mu     sync.Mutex
+	closed bool
+	calls  map[*call]struct{} // in flight, so that Close can cut them short
+	wg     sync.WaitGroup
+}
+
+type call struct{ cancel context.CancelCauseFunc }
+
+// New validates cfg and returns a client. An invalid field is an error naming it.
+func New(cfg Config) (*Client, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{cfg: cfg, st: cfg.Store, rand: cfg.Rand, calls: make(map[*call]struct{})}
+	if c.st == nil {
+		c.st = memory.New(memory.WithClock(cfg.Clock))
+		c.ownsStore = true
+	}
+	if c.rand == nil {
+		c.rand = rand.Float64
+	}
+	c.transport = cfg.Transport
+	if c.transport == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 256
+		c.transport = t
+	}
+	c.http = &http.Client{Transport: c.transport, CheckRedirect: cfg.CheckRedirect}
+	if len(cfg.Limits) > 0 {
+		c.line = newWaitLine(cfg.Name, cfg.Limits, c.st, cfg.Clock, cfg.MaxQueue)
+	}
+	c.brk, err = breaker.New(c.st, cfg.Name, cfg.Breaker, cfg.Clock)
+	if err != nil {
+		return nil, fmt.Errorf("weir/client: Config.Breaker: %w", err)
+	}
+	c.redact = newRedactor(cfg.SensitiveHeaders)
+	c.metrics, err = newMetrics(cfg.Name, cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Name returns the upstream's name.
+func (c *Client) Name() string { return c.cfg.Name }
+
+type ctxKey int
+
+const (
+	priorityKey ctxKey = iota
+	costKey
+)
+
+// WithPriority returns a context whose calls wait for tokens with priority p: among waiting calls,
+// higher priorities are served first, then earlier arrivals. The default priority is 0.
+func WithPriority(ctx context.Context, p int) context.Context {
+	return context.WithValue(ctx, priorityKey, p)
+}
+
+// WithCost returns a context whose calls each take n tokens (a batch size, a query's points).
+// The default cost is 1.
+func WithCost(ctx context.Context, n int64) context.Context {
+	return context.WithValue(ctx, costKey, n)
+}
+
+func priorityOf(ctx context.Context) int {
+	p, _ := ctx.Value(priorityKey).(int)
+	return p
+}
+
+func costOf(ctx context.Context) int64 {
+	if n, ok := ctx.Value(costKey).(int64); ok {
+		return n
+	}
+	return 1
+}
+
+// Get sends a GET to url.
+func (c *Client) Get(ctx context.Context, url string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	return c.Do(ctx, req)
+}
+
+// Post sends a POST of body to url. Without an Idempotency-Key it is not retried (unless
+// Retry.AllMethods); use Do with a request carrying one to make it retryable.
+func (c *Client) Post(ctx context.Context, url, contentType string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", contentType)
+	return c.Do(ctx, req)
+}
+
+// Do sends req under the upstream's limits and breaker, retrying as the policy says. ctx governs
+// the whole call, waits included. A response is returned as net/http would return it, its body
+// for the caller to close; a call whose attempts all failed (a transport error, or a retryable
+// status to the end) returns an *Error carrying the last status and cause. Limiter and breaker
+// refusals are ErrRateLimited, ErrQueueFull and breaker.ErrOpen.
+func (c *Client) Do(ctx context.Context, req *http.Request) (*http.Response, error) {
+	return c.do(ctx, req, false)
+}
+
+// RoundTrip makes the client an http.RoundTripper, so that any *http.Client gets its behaviour:
+// &http.Client{Transport: c}. The request's context governs the call.
+func (c *Client) RoundTrip(req *http.Request) (*http.Response, error) {
+	return c.do(req.Context(), req, true)
+}
+
+func (c *Client) do(ctx context.Context, req *http.Request, viaRoundTrip bool) (*http.Response, error) {
+	ctx, done, err := c.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	start := c.cfg.Clock.Now()
+	resp, err := c.attempts(ctx, req, viaRoundTrip)
+	if err != nil && errors.Is(context.Cause(ctx), ErrClosed) {
+		err = ErrClosed
+	}
+	c.metrics.call(resp, err, c.brk, c.cfg.Clock.Now().Sub(start))
+	return resp, err
+}
+
+// begin registers a call so that Close can cut it short.
+func (c *Client) begin(ctx context.Context) (context.Context, func(), error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, nil, ErrClosed
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	k := &call{cancel: cancel}
+	c.calls[k] = struct{}{}
+	c.wg.Add(1)
+	return ctx, func() {
+		c.mu.Lock()
+		delete(c.calls, k)
+		c.mu.Unlock()
+		cancel(nil)
+		c.wg.Done()
+	}, nil
+}
+
+// attempts is the retry loop.
+func (c *Client) attempts(ctx context.Context, req *http.Request, viaRoundTrip bool) (*http.Response, error) {
+	body, err := newReplayBody(req, c.cfg.MaxBodyBuffer)
+	if err != nil {
+		return nil, c.fail(req, 0, nil, 0, err)
+	}
+	maxAttempts := 1 + max(0, c.cfg.Retry.MaxRetries)
+	if !body.replayable || (!c.cfg.Retry.AllMethods && !idempotent(req)) {
+		maxAttempts = 1
+	}
+	priority, cost := priorityOf(ctx), costOf(ctx)
+	for attempt := 1; ; attempt++ {
+		if c.line != nil {
+			waitStart := c.cfg.Clock.Now()
+			waited, err := c.line.wait(ctx, priority, cost)
+			c.metrics.waited(waited, c.cfg.Clock.Now().Sub(waitStart), err)
+			if err != nil {
+				return nil, c.fail(req, attempt-1, nil, 0, err)
+			}
+		}
+		permit, err := c.brk.Allow(ctx)
+		if err != nil {
+			if errors.Is(err, breaker.ErrOpen) {
+				c.metrics.breakerRejected()
+			}
+			return nil, c.fail(req, attempt-1, nil, 0, err)
+		}
+		if permit.Changed {
+			c.breakerChanged(permit.State)
+		}
+
+		resp, sendErr := c.send(ctx, req, body, attempt, viaRoundTrip)
+		st, recErr := c.brk.Record(ctx, permit, c.brk.Classify(ctx, resp, sendErr))
+		if recErr != nil {
+			c.cfg.Logger.LogAttrs(ctx, levelWarn, "weir: breaker record failed", c.attr(), errAttr(recErr))
+		} else if st.Changed {
+			c.breakerChanged(st.State)
+		}
+		if sendErr == nil && !c.retryableStatus(resp.StatusCode) {
+			return resp, nil
+		}
+
+		now := c.cfg.Clock.Now()
+		serverWait, said := retryAfter(resp, now)
+		if said && resp != nil && c.line != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
+			// The server's word pauses the key for everyone sharing the store.
+			pause := min(serverWait, c.cfg.Retry.MaxRetryAfter)
+			if err := c.st.Block(ctx, c.cfg.Name, now.Add(pause)); err != nil {
+				c.cfg.Logger.LogAttrs(ctx, levelWarn, "weir: block failed", c.attr(), errAttr(err))
+			}
+		}
+		lastErr, status := sendErr, 0
+		if resp != nil {
+			status = resp.StatusCode
+			lastErr = &StatusError{StatusCode: resp.StatusCode, Status: resp.Status}
+			drain(resp.Body)
+		}
+		retry := attempt < maxAttempts && ctx.Err() == nil && (sendErr == nil || retryableError(sendErr))
+		if !retry {
+			return nil, c.fail(req, attempt, resp, serverWait, lastErr)
+		}
+		delay := c.backoff(attempt)
+		if said {
+			delay = max(delay, min(serverWait, c.cfg.Retry.MaxRetryAfter))
+		}
+		if dl, ok := ctx.Deadline(); ok && now.Add(delay).After(dl) {
+			return nil, c.fail(req, attempt, resp, serverWait, lastErr)
+		}
+		c.metrics.retried()
+		c.cfg.Logger.LogAttrs(ctx, levelDebug, "weir: retrying", c.attr(),
+			attrInt("attempt", attempt), attrInt("status", status), attrDur("delay", delay), errAttr(lastErr))
+		if !clock.Sleep(c.cfg.Clock, delay, ctx.Done()) {
+			return nil, c.fail(req, attempt, resp, serverWait, context.Cause(ctx))
+		}
+	}
+}
+
+// send makes one attempt under the per-attempt timeout. The timeout stays in force while the
+// caller reads the body, and is released when the body is closed.
+func (c *Client) send(ctx context.Context, req *http.Request, body *replayBody, attempt int, viaRoundTrip bool) (*http.Response, error) {
+	actx, cancel := ctx, context.CancelFunc(func() {})
+	if c.cfg.AttemptTimeout > 0 {
+		actx, cancel = context.WithTimeout(ctx, c.cfg.AttemptTimeout)
+	}
+	r := req.Clone(actx)
+	if err := body.rewind(r, attempt); err != nil {
+		cancel()
+		return nil, err
+	}
+	start := c.cfg.Clock.Now()
+	var resp *http.Response
+	var err error
+	if viaRoundTrip {
+		resp, err = c.transport.RoundTrip(r)
+	} else {
+		resp, err = c.http.Do(r)
+	}
+	elapsed := c.cfg.Clock.Now().Sub(start)
+	c.metrics.attempt(resp, elapsed)
+	if err != nil {
+		cancel()
+		c.cfg.Logger.LogAttrs(ctx, levelDebug, "weir: attempt failed", c.attr(), attrInt("attempt", attempt),
+			c.redact.request(req), attrDur("elapsed", elapsed), errAttr(c.redact.err(err)))
+		return nil, err
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	c.cfg.Logger.LogAttrs(ctx, levelDebug, "weir: attempt", c.attr(), attrInt("attempt", attempt),
+		c.redact.request(req), attrInt("status", resp.StatusCode), attrDur("elapsed", elapsed))
+	return resp, nil
+}
+
+// fail builds the error of a call that ends without a response for the caller.
+func (c *Client) fail(req *http.Request, attempts int, resp *http.Response, serverWait time.Duration, err error) error {
+	if attempts == 0 && resp == nil {
+		return err // refused before anything was sent: the refusal is the whole story
+	}
+	e := &Error{Method: req.Method, URL: c.redact.url(req.URL), Attempts: attempts, RetryAfter: serverWait, Err: c.redact.err(err)}
+	if resp != nil {
+		e.StatusCode = resp.StatusCode
+	}
+	return e
+}
+
+func (c *Client) breakerChanged(to store.BreakerState) {
+	c.metrics.breakerState(to)
+	c.cfg.Logger.LogAttrs(context.Background(), levelWarn, "weir: breaker state changed", c.attr(), attrStr("state", to.String()))
+}
+
+// Close stops the client: calls waiting for a token or sleeping between attempts end with
+// ErrClosed, requests in flight are cancelled, and Close returns once every call has returned and
+// no goroutine of the client is left. Later calls return ErrClosed. A store the client created
+// itself is closed too; one given in Config is not.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	for k := range c.calls {
+		k.cancel(ErrClosed)
+	}
+	c.mu.Unlock()
+	if c.line != nil {
+		c.line.close()
+	}
+	c.wg.Wait()
+	if t, ok := c.transport.(interface{ CloseIdleConnections() }); ok && c.cfg.Transport == nil {
+		t.CloseIdleConnections()
+	}
+	if c.ownsStore {
+		return c.st.Close()
+	}
+	return nil
+}
+
+// replayBody keeps what is needed to send a request body more than once.
+type replayBody struct {
+	buf        []byte
+	getBody    func() (io.ReadCloser, error)
+	first      io.ReadCloser
+	replayable bool
+}
+
+func newReplayBody(req *http.Request, limit int64) (*replayBody, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return &replayBody{replayable: true}, nil
+	}
+	if req.GetBody != nil {
+		return &replayBody{getBody: req.GetBody, first: req.Body, replayable: true}, nil
+	}
+	buf, err := io.ReadAll(io.LimitReader(req.Body, limit+1))
+	if err != nil {
+		req.Body.Close()
+		return nil, fmt.Errorf("weir/client: reading request body: %w", err)
+	}
+	if int64(len(buf)) > limit {
+		// Too large to keep: send it once, the buffered head then the rest.
+		return &replayBody{first: struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(buf), req.Body), req.Body}}, nil
+	}
+	req.Body.Close()
+	return &replayBody{buf: buf, replayable: true}, nil
+}
+
+func (b *replayBody) rewind(r *http.Request, attempt int) error {
+	switch {
+	case attempt == 1 && b.first != nil:
+		r.Body = b.first
+	case b.getBody != nil:
+		rc, err := b.getBody()
+		if err != nil {
+			return fmt.Errorf("weir/client: replaying request body: %w", err)
+		}
+		r.Body = rc
+	case b.buf != nil:
+		r.Body = io.NopCloser(bytes.NewReader(b.buf))
+		r.ContentLength = int64(len(b.buf))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b.buf)), nil }
+	}
+	return nil
+}
+
+// drainLimit bounds how much of a failed response is read so its connection can be reused.
+const drainLimit = 64 << 10
+
+func drain(body io.ReadCloser) {
+	_, _ = io.CopyN(io.Discard, body, drainLimit)
+	_ = body.Close()
+}
+
+// cancelOnClose releases an attempt's timeout once the caller is done with the body.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
+

@@ -1,0 +1,175 @@
+package client
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/weir-go/weir/pkg/breaker"
+	"github.com/weir-go/weir/pkg/clock"
+	"github.com/weir-go/weir/pkg/store"
+)
+
+// Defaults of Config's zero fields.
+const (
+	DefaultName           = "default"
+	DefaultMaxQueue       = 1000
+	DefaultAttemptTimeout = 30 * time.Second
+	DefaultMaxRetries     = 3
+	DefaultBaseDelay      = 100 * time.Millisecond
+	DefaultMaxDelay       = 10 * time.Second
+	DefaultMultiplier     = 2.0
+	DefaultMaxRetryAfter  = time.Minute
+	DefaultMaxBodyBuffer  = 1 << 20
+)
+
+// NoRetries, as Retry.MaxRetries, makes every call a single attempt.
+const NoRetries = -1
+
+// Config configures a Client. Every zero field means the default named in its comment; New
+// validates the rest and names the field at fault.
+type Config struct {
+	// Name is the upstream's name: the key of its shared rate limit and breaker in the store, and
+	// the upstream label of every metric. Default "default".
+	Name string
+	// Store holds the shared limits and breaker. Nil means a fresh in-memory store owned by the
+	// client (closed by Close).
+	Store store.Store
+	// Limits are the key's rate limits, all enforced together (10/s AND 1000/h). None means no
+	// rate limiting.
+	Limits []store.Limit
+	// MaxQueue bounds how many calls may wait for a token at once; one more fails at once with
+	// ErrQueueFull. Default 1000.
+	MaxQueue int
+	// Breaker is the circuit breaker's policy (see breaker.Config for its defaults).
+	Breaker breaker.Config
+	// Retry is the retry policy.
+	Retry RetryConfig
+	// AttemptTimeout bounds each attempt, up to the response headers and then the body read.
+	// Default 30 s; negative means none (the caller's context still applies).
+	AttemptTimeout time.Duration
+	// MaxBodyBuffer is how much of a request body without GetBody is kept to replay it on retry;
+	// a larger body is sent once, without retries. Default 1 MiB.
+	MaxBodyBuffer int64
+	// Transport sends the requests. Nil means a clone of http.DefaultTransport with more idle
+	// connections per host (a rate-limited client talks to few hosts, concurrently).
+	Transport http.RoundTripper
+	// CheckRedirect is the redirect policy of the client's own http.Client (see http.Client).
+	CheckRedirect func(req *http.Request, via []*http.Request) error
+	// Registerer receives the client's Prometheus metrics. Nil means they are not exported (Stats
+	// still counts).
+	Registerer prometheus.Registerer
+	// Logger receives the client's logs. Nil means slog.Default(). Sensitive headers are redacted.
+	Logger *slog.Logger
+	// SensitiveHeaders are redacted in logs and errors, in addition to Authorization, Cookie,
+	// Set-Cookie, Proxy-Authorization and any header whose name contains "key", "token" or
+	// "secret".
+	SensitiveHeaders []string
+	// Clock is the time source. Nil means the system clock.
+	Clock clock.Clock
+	// Rand returns jitter draws in [0, 1). Nil means math/rand/v2's Float64.
+	Rand func() float64
+}
+
+// RetryConfig is the retry policy: exponential backoff with full jitter by default.
+type RetryConfig struct {
+	// MaxRetries is how many times a failed attempt is retried: a call makes at most
+	// 1 + MaxRetries attempts. Default 3; NoRetries (-1) disables retries.
+	MaxRetries int
+	// BaseDelay is the first backoff. Default 100 ms.
+	BaseDelay time.Duration
+	// MaxDelay caps one backoff. Default 10 s.
+	MaxDelay time.Duration
+	// Multiplier grows the backoff per attempt. Default 2; must be ≥ 1.
+	Multiplier float64
+	// NoJitter waits the full backoff instead of a uniform draw in [0, backoff).
+	NoJitter bool
+	// MaxRetryAfter caps a server's Retry-After. Default 1 minute.
+	MaxRetryAfter time.Duration
+	// RetryStatuses are the response codes that are retried. Default 408, 429, 500, 502, 503, 504.
+	RetryStatuses []int
+	// AllMethods retries every method. By default only idempotent methods are retried (GET, HEAD,
+	// OPTIONS, TRACE, PUT, DELETE), or any request carrying an Idempotency-Key header.
+	AllMethods bool
+}
+
+var defaultRetryStatuses = []int{408, 429, 500, 502, 503, 504}
+
+// withDefaults fills the zero fields and validates the result.
+func (cfg Config) withDefaults() (Config, error) {
+	bad := func(field string, v any, want string) (Config, error) {
+		return cfg, fmt.Errorf("weir/client: Config.%s must be %s, got %v", field, want, v)
+	}
+	if cfg.Name == "" {
+		cfg.Name = DefaultName
+	}
+	if cfg.MaxQueue == 0 {
+		cfg.MaxQueue = DefaultMaxQueue
+	}
+	if cfg.AttemptTimeout == 0 {
+		cfg.AttemptTimeout = DefaultAttemptTimeout
+	}
+	if cfg.MaxBodyBuffer == 0 {
+		cfg.MaxBodyBuffer = DefaultMaxBodyBuffer
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real()
+	}
+	r := &cfg.Retry
+	if r.MaxRetries == 0 {
+		r.MaxRetries = DefaultMaxRetries
+	}
+	if r.BaseDelay == 0 {
+		r.BaseDelay = DefaultBaseDelay
+	}
+	if r.MaxDelay == 0 {
+		r.MaxDelay = DefaultMaxDelay
+	}
+	if r.Multiplier == 0 {
+		r.Multiplier = DefaultMultiplier
+	}
+	if r.MaxRetryAfter == 0 {
+		r.MaxRetryAfter = DefaultMaxRetryAfter
+	}
+	if r.RetryStatuses == nil {
+		r.RetryStatuses = defaultRetryStatuses
+	}
+	for i, l := range cfg.Limits {
+		if err := l.Validate(); err != nil {
+			return cfg, fmt.Errorf("weir/client: Config.Limits[%d]: %w", i, err)
+		}
+	}
+	switch {
+	case cfg.MaxQueue < 0:
+		return bad("MaxQueue", cfg.MaxQueue, "≥ 1")
+	case cfg.MaxBodyBuffer < 0:
+		return bad("MaxBodyBuffer", cfg.MaxBodyBuffer, "≥ 0")
+	case r.MaxRetries < NoRetries:
+		return bad("Retry.MaxRetries", r.MaxRetries, "≥ 0, or NoRetries")
+	case r.BaseDelay < 0:
+		return bad("Retry.BaseDelay", r.BaseDelay, "≥ 0")
+	case r.MaxDelay < r.BaseDelay:
+		return bad("Retry.MaxDelay", r.MaxDelay, fmt.Sprintf("≥ Retry.BaseDelay (%v)", r.BaseDelay))
+	case math.IsNaN(r.Multiplier) || math.IsInf(r.Multiplier, 0) || r.Multiplier < 1:
+		return bad("Retry.Multiplier", r.Multiplier, "a finite number ≥ 1")
+	case r.MaxRetryAfter < 0:
+		return bad("Retry.MaxRetryAfter", r.MaxRetryAfter, "≥ 0")
+	}
+	for _, code := range r.RetryStatuses {
+		if code < 100 || code > 599 {
+			return bad("Retry.RetryStatuses", code, "HTTP status codes (100–599)")
+		}
+	}
+	p := cfg.Breaker.BreakerPolicy.WithDefaults()
+	if err := p.Validate(); err != nil {
+		return cfg, fmt.Errorf("weir/client: Config.Breaker: %w", err)
+	}
+	return cfg, nil
+}

@@ -1,0 +1,103 @@
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// maxRetryAfterSeconds keeps a server's delay far from time.Duration's overflow.
+const maxRetryAfterSeconds = 100 * 365 * 24 * 3600
+
+// parseRetryAfter reads a Retry-After value: delay-seconds (leniently, a decimal too) or an
+// HTTP-date in any of the three forms of RFC 9110, counted from now. A date in the past means
+// zero. Negative, non-finite or unreadable values are ignored (ok false).
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if c := v[0]; c >= '0' && c <= '9' || c == '.' || c == '+' || c == '-' {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil && !errors.Is(err, strconv.ErrRange) || math.IsNaN(f) || f < 0 {
+			return 0, false
+		}
+		f = math.Min(f, maxRetryAfterSeconds)
+		return time.Duration(math.Ceil(f * float64(time.Second))), true
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	return max(0, t.Sub(now)), true
+}
+
+// retryAfter returns what resp asks the client to wait, if anything: Retry-After, or the
+// retry-after-ms header some SDKs send.
+func retryAfter(resp *http.Response, now time.Time) (time.Duration, bool) {
+	if resp == nil {
+		return 0, false
+	}
+	if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), now); ok {
+		return d, true
+	}
+	if v := strings.TrimSpace(resp.Header.Get("Retry-After-Ms")); v != "" {
+		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms >= 0 && !math.IsInf(ms, 0) {
+			return time.Duration(math.Min(ms, maxRetryAfterSeconds*1000) * float64(time.Millisecond)), true
+		}
+	}
+	return 0, false
+}
+
+// backoff returns the wait before attempt+1: exponential, capped, with full jitter unless the
+// policy says otherwise.
+func (c *Client) backoff(attempt int) time.Duration {
+	r := c.cfg.Retry
+	d := float64(r.BaseDelay) * math.Pow(r.Multiplier, float64(attempt-1))
+	d = math.Min(d, float64(r.MaxDelay))
+	if !r.NoJitter {
+		d *= c.rand()
+	}
+	return time.Duration(d)
+}
+
+// idempotent reports whether req may be sent more than once.
+func idempotent(req *http.Request) bool {
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete, "":
+		return true
+	}
+	return req.Header.Get("Idempotency-Key") != "" || req.Header.Get("X-Idempotency-Key") != ""
+}
+
+func (c *Client) retryableStatus(code int) bool {
+	return slices.Contains(c.cfg.Retry.RetryStatuses, code)
+}
+
+// retryableError reports whether a transport error may go away on another attempt. The caller's
+// own cancellation is checked before this is asked.
+func retryableError(err error) bool {
+	var certErr *tls.CertificateVerificationError
+	var unknownAuth x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var recordErr tls.RecordHeaderError
+	if errors.As(err, &certErr) || errors.As(err, &unknownAuth) || errors.As(err, &hostErr) || errors.As(err, &recordErr) {
+		return false
+	}
+	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	// net/http reports these with no type of their own.
+	msg := err.Error()
+	if strings.Contains(msg, "unsupported protocol scheme") || strings.Contains(msg, "stopped after") && strings.Contains(msg, "redirects") {
+		return false
+	}
+	return true
+}
