@@ -195,13 +195,15 @@ func (c *Client) attempts(ctx context.Context, req *http.Request, viaRoundTrip b
 		maxAttempts = 1
 	}
 	priority, cost := priorityOf(ctx), costOf(ctx)
+	var last *http.Response // the previous attempt's response, body already drained
+	var lastWait time.Duration
 	for attempt := 1; ; attempt++ {
 		if c.line != nil {
 			waitStart := c.cfg.Clock.Now()
 			waited, err := c.line.wait(ctx, priority, cost)
 			c.metrics.waited(waited, c.cfg.Clock.Now().Sub(waitStart), err)
 			if err != nil {
-				return nil, c.fail(req, attempt-1, nil, 0, err)
+				return nil, c.fail(req, attempt-1, last, lastWait, err)
 			}
 		}
 		permit, err := c.brk.Allow(ctx)
@@ -209,7 +211,7 @@ func (c *Client) attempts(ctx context.Context, req *http.Request, viaRoundTrip b
 			if errors.Is(err, breaker.ErrOpen) {
 				c.metrics.breakerRejected()
 			}
-			return nil, c.fail(req, attempt-1, nil, 0, err)
+			return nil, c.fail(req, attempt-1, last, lastWait, err)
 		}
 		if permit.Changed {
 			c.breakerChanged(permit.State)
@@ -226,6 +228,7 @@ func (c *Client) attempts(ctx context.Context, req *http.Request, viaRoundTrip b
 			return resp, nil
 		}
 
+		c.metrics.attemptFailed()
 		now := c.cfg.Clock.Now()
 		serverWait, said := retryAfter(resp, now)
 		if said && resp != nil && c.line != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
@@ -258,6 +261,7 @@ func (c *Client) attempts(ctx context.Context, req *http.Request, viaRoundTrip b
 		if !clock.Sleep(c.cfg.Clock, delay, ctx.Done()) {
 			return nil, c.fail(req, attempt, resp, serverWait, context.Cause(ctx))
 		}
+		last, lastWait = resp, serverWait
 	}
 }
 
@@ -285,8 +289,9 @@ func (c *Client) send(ctx context.Context, req *http.Request, body *replayBody, 
 	c.metrics.attempt(resp, elapsed)
 	if err != nil {
 		cancel()
+		err = c.redact.err(err) // net/http quotes the whole URL
 		c.cfg.Logger.LogAttrs(ctx, levelDebug, "weir: attempt failed", c.attr(), attrInt("attempt", attempt),
-			c.redact.request(req), attrDur("elapsed", elapsed), errAttr(c.redact.err(err)))
+			c.redact.request(req), attrDur("elapsed", elapsed), errAttr(err))
 		return nil, err
 	}
 	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
@@ -300,7 +305,7 @@ func (c *Client) fail(req *http.Request, attempts int, resp *http.Response, serv
 	if attempts == 0 && resp == nil {
 		return err // refused before anything was sent: the refusal is the whole story
 	}
-	e := &Error{Method: req.Method, URL: c.redact.url(req.URL), Attempts: attempts, RetryAfter: serverWait, Err: c.redact.err(err)}
+	e := &Error{Method: req.Method, URL: c.redact.url(req.URL), Attempts: attempts, RetryAfter: serverWait, Err: err}
 	if resp != nil {
 		e.StatusCode = resp.StatusCode
 	}
@@ -408,4 +413,3 @@ func (b *cancelOnClose) Close() error {
 	b.cancel()
 	return err
 }
-

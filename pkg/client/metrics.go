@@ -20,7 +20,9 @@ type Stats struct {
 	Successes int64 // calls that returned a response the breaker does not count as a failure
 	Failures  int64 // calls that returned an error or a failing response
 	Attempts  int64 // requests actually sent
-	Retries   int64 // attempts after the first
+	// FailedAttempts counts attempts that ended in a transport error or a retryable status.
+	FailedAttempts int64
+	Retries        int64 // attempts after the first
 
 	TooManyRequests int64 // 429 responses seen
 	ServerErrors    int64 // 5xx responses seen
@@ -40,6 +42,7 @@ type Stats struct {
 // metrics counts for Stats and, when a Registerer was given, for Prometheus.
 type metrics struct {
 	calls, successes, failures, attempts, retries  atomic.Int64
+	failedAttempts                                 atomic.Int64
 	tooMany, serverErrors                          atomic.Int64
 	waits, waitNanos, rateLimited                  atomic.Int64
 	rejections, trips, state, latencyNanos         atomic.Int64
@@ -185,6 +188,8 @@ func (m *metrics) waited(waited bool, d time.Duration, err error) {
 	}
 }
 
+func (m *metrics) attemptFailed() { m.failedAttempts.Add(1) }
+
 func (m *metrics) retried() {
 	m.retries.Add(1)
 	if m.promRetries != nil {
@@ -217,7 +222,7 @@ func (c *Client) Stats() Stats {
 	m := c.metrics
 	s := Stats{
 		Calls: m.calls.Load(), Successes: m.successes.Load(), Failures: m.failures.Load(),
-		Attempts: m.attempts.Load(), Retries: m.retries.Load(),
+		Attempts: m.attempts.Load(), FailedAttempts: m.failedAttempts.Load(), Retries: m.retries.Load(),
 		TooManyRequests: m.tooMany.Load(), ServerErrors: m.serverErrors.Load(),
 		RateLimitWaits: m.waits.Load(), RateLimitWaitTime: time.Duration(m.waitNanos.Load()), RateLimited: m.rateLimited.Load(),
 		BreakerRejections: m.rejections.Load(), BreakerTrips: m.trips.Load(), BreakerState: store.BreakerState(m.state.Load()),

@@ -115,4 +115,3 @@ func errAttr(err error) slog.Attr {
 func attrInt(k string, v int) slog.Attr           { return slog.Int(k, v) }
 func attrStr(k, v string) slog.Attr               { return slog.String(k, v) }
 func attrDur(k string, v time.Duration) slog.Attr { return slog.Duration(k, v) }
-
