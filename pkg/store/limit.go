@@ -59,7 +59,10 @@ func (l Limit) Validate() error {
 		return fmt.Errorf("%w: limit %s: Burst must be ≥ 1 (or 0 for Requests), got %d", ErrInvalid, l, l.Burst)
 	}
 	b, p := l.EffectiveBurst(), l.PerMicros()
-	if l.Requests > MaxExact/4 || b > (MaxExact/2-l.Requests)/p {
+	if l.Requests > MaxExact/4 {
+		return fmt.Errorf("%w: limit %s: Requests must be at most 2^51 for exact integer arithmetic, got %d", ErrInvalid, l, l.Requests)
+	}
+	if b > (MaxExact/2-l.Requests)/p {
 		return fmt.Errorf("%w: limit %s: Burst × Per (%d × %dµs) is too large for exact integer arithmetic (max 2^52)", ErrInvalid, l, b, p)
 	}
 	return nil

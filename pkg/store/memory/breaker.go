@@ -86,7 +86,9 @@ func (b *breaker) acquire(p store.BreakerPolicy, now int64) store.Permit {
 	}
 	lease := p.OpenTimeout.Microseconds()
 	if b.probes > 0 && now-b.probeSince >= lease {
-		b.probes = 0 // the holders never reported: count them as lost
+		// The holders never reported: count them as lost, and move to a new generation so that
+		// a late report cannot free a slot that a newer probe holds.
+		b.probes, b.gen = 0, b.gen+1
 	}
 	if b.probes >= p.HalfOpenProbes {
 		return store.Permit{State: store.HalfOpen, Generation: b.gen, RetryAfter: micros(b.probeSince + lease - now)}
@@ -117,7 +119,7 @@ func (b *breaker) record(p store.BreakerPolicy, permit store.Permit, o store.Out
 		}
 		calls, fails := b.sum(p, now)
 		if (p.ConsecutiveFailures > 0 && b.consec >= p.ConsecutiveFailures) ||
-			(p.FailureRate > 0 && calls >= int64(p.MinCalls) && float64(fails) >= p.FailureRate*float64(calls)) {
+			(p.FailureRate > 0 && calls >= int64(p.MinCalls) && reaches(fails, calls, p.FailureRate)) {
 			b.trip(p, now)
 			changed = true
 		}
@@ -141,6 +143,13 @@ func (b *breaker) record(p store.BreakerPolicy, permit store.Permit, o store.Out
 	st := b.status(p, now)
 	st.Changed = changed
 	return st
+}
+
+// reaches reports whether fails/calls reaches rate. It divides rather than multiplies: the
+// quotient is correctly rounded, so a fraction equal to the rate as written (55 of 100 for 0.55)
+// reaches it, where 0.55 × 100 would round up to 55.00000000000001 and miss.
+func reaches(fails, calls int64, rate float64) bool {
+	return float64(fails)/float64(calls) >= rate
 }
 
 func (b *breaker) trip(p store.BreakerPolicy, now int64) {

@@ -21,7 +21,11 @@ type verdict struct {
 	tat, rem  int64         // the state to commit when every bucket agrees
 	remaining int64         // tokens left (after the take when ok, before it when not)
 	wait      time.Duration // until the take could succeed; 0 when ok
-	reset     time.Duration // until the bucket is full again
+	reset     time.Duration // until the bucket is full again (after the take when ok)
+	// kept and keptReset are remaining and reset with nothing taken: what the bucket reports
+	// when another limit (or a Block) refuses the take.
+	kept      int64
+	keptReset time.Duration
 }
 
 // decide applies GCRA: the take is admitted when the new TAT lies at most Burst emission
@@ -39,20 +43,17 @@ func (b *bucket) decide(now, n int64) verdict {
 	if newRem >= r {
 		newTat, newRem = newTat+1, newRem-r
 	}
-	ahead := (newTat-now)*r + newRem // how far the new TAT is ahead of now, scaled
-	if ahead <= capacity {
-		return verdict{
-			ok: true, tat: newTat, rem: newRem,
-			remaining: (capacity - ahead) / p,
-			reset:     ceilMicros(ahead, r),
-		}
-	}
+	ahead := (newTat-now)*r + newRem  // how far the new TAT is ahead of now, scaled
 	held := (baseTat-now)*r + baseRem // what is already spoken for
-	return verdict{
-		remaining: max(0, (capacity-held)/p),
-		wait:      ceilMicros(ahead-capacity, r),
-		reset:     ceilMicros(held, r),
+	v := verdict{kept: max(0, (capacity-held)/p), keptReset: ceilMicros(held, r)}
+	if ahead <= capacity {
+		v.ok, v.tat, v.rem = true, newTat, newRem
+		v.remaining, v.reset = (capacity-ahead)/p, ceilMicros(ahead, r)
+		return v
 	}
+	v.remaining, v.reset = v.kept, v.keptReset
+	v.wait = ceilMicros(ahead-capacity, r)
+	return v
 }
 
 // idle reports whether the bucket is full at now, so that forgetting it changes nothing.

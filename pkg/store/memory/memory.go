@@ -154,14 +154,24 @@ func (e *entry) take(key string, limits []store.Limit, n, now int64) (store.Deci
 			d.Allowed = false
 		}
 		d.RetryAfter = max(d.RetryAfter, v.wait)
-		if d.Remaining < 0 || v.remaining < d.Remaining {
-			d.Remaining = v.remaining
-		}
-		d.ResetAfter = max(d.ResetAfter, v.reset)
 	}
 	if e.blockedUntil > now {
 		d.Allowed = false
 		d.RetryAfter = max(d.RetryAfter, time.Duration(e.blockedUntil-now)*time.Microsecond)
+	}
+	// A refused take charges no bucket, so every bucket reports its state as it is, even one
+	// that would have admitted the take on its own.
+	for _, v := range verdicts {
+		remaining, reset := v.remaining, v.reset
+		if !d.Allowed {
+			remaining, reset = v.kept, v.keptReset
+		}
+		if d.Remaining < 0 || remaining < d.Remaining {
+			d.Remaining = remaining
+		}
+		d.ResetAfter = max(d.ResetAfter, reset)
+	}
+	if e.blockedUntil > now {
 		d.Remaining = 0
 	}
 	if !d.Allowed {
@@ -177,9 +187,11 @@ func (e *entry) take(key string, limits []store.Limit, n, now int64) (store.Deci
 	return d, nil
 }
 
+// find returns the index of l's bucket, or -1. Burst 0 and Burst == Requests are the same limit.
 func (e *entry) find(l store.Limit) int {
 	for i := range e.buckets {
-		if e.buckets[i].limit == l {
+		b := e.buckets[i].limit
+		if b.Requests == l.Requests && b.Per == l.Per && b.EffectiveBurst() == l.EffectiveBurst() {
 			return i
 		}
 	}
