@@ -140,9 +140,12 @@ func (b *Breaker) Record(ctx context.Context, permit store.Permit, o store.Outco
 	if b.disabled || !permit.Allowed {
 		return store.BreakerStatus{}, nil
 	}
-	// The outcome must reach the store even when the caller has just given up.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
+	if ctx.Err() != nil {
+		// The outcome must reach the store even when the caller has just given up.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+	}
 	st, err := b.st.Record(ctx, b.name, b.policy, permit, o)
 	if err != nil {
 		return st, err

@@ -150,22 +150,28 @@ func (c *Client) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 func (c *Client) do(ctx context.Context, req *http.Request, viaRoundTrip bool) (*http.Response, error) {
-	ctx, done, err := c.begin(ctx)
+	ctx, k, err := c.begin(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer done()
+	defer c.wg.Done()
 	start := c.cfg.Clock.Now()
 	resp, err := c.attempts(ctx, req, viaRoundTrip)
 	if err != nil && errors.Is(context.Cause(ctx), ErrClosed) {
 		err = ErrClosed
 	}
 	c.metrics.call(resp, err, c.brk, c.cfg.Clock.Now().Sub(start))
-	return resp, err
+	if resp == nil {
+		c.end(k)
+		return nil, err
+	}
+	// The call's context must outlive Do while the caller reads the body; closing the body ends it.
+	resp.Body.(*responseBody).end = func() { c.end(k) }
+	return resp, nil
 }
 
 // begin registers a call so that Close can cut it short.
-func (c *Client) begin(ctx context.Context) (context.Context, func(), error) {
+func (c *Client) begin(ctx context.Context) (context.Context, *call, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -175,13 +181,15 @@ func (c *Client) begin(ctx context.Context) (context.Context, func(), error) {
 	k := &call{cancel: cancel}
 	c.calls[k] = struct{}{}
 	c.wg.Add(1)
-	return ctx, func() {
-		c.mu.Lock()
-		delete(c.calls, k)
-		c.mu.Unlock()
-		cancel(nil)
-		c.wg.Done()
-	}, nil
+	return ctx, k, nil
+}
+
+// end forgets a finished call and releases its context.
+func (c *Client) end(k *call) {
+	c.mu.Lock()
+	delete(c.calls, k)
+	c.mu.Unlock()
+	k.cancel(nil)
 }
 
 // attempts is the retry loop.
@@ -290,13 +298,17 @@ func (c *Client) send(ctx context.Context, req *http.Request, body *replayBody, 
 	if err != nil {
 		cancel()
 		err = c.redact.err(err) // net/http quotes the whole URL
-		c.cfg.Logger.LogAttrs(ctx, levelDebug, "weir: attempt failed", c.attr(), attrInt("attempt", attempt),
-			c.redact.request(req), attrDur("elapsed", elapsed), errAttr(err))
+		if c.cfg.Logger.Enabled(ctx, levelDebug) {
+			c.cfg.Logger.LogAttrs(ctx, levelDebug, "weir: attempt failed", c.attr(), attrInt("attempt", attempt),
+				c.redact.request(req), attrDur("elapsed", elapsed), errAttr(err))
+		}
 		return nil, err
 	}
-	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
-	c.cfg.Logger.LogAttrs(ctx, levelDebug, "weir: attempt", c.attr(), attrInt("attempt", attempt),
-		c.redact.request(req), attrInt("status", resp.StatusCode), attrDur("elapsed", elapsed))
+	resp.Body = &responseBody{ReadCloser: resp.Body, cancel: cancel}
+	if c.cfg.Logger.Enabled(ctx, levelDebug) {
+		c.cfg.Logger.LogAttrs(ctx, levelDebug, "weir: attempt", c.attr(), attrInt("attempt", attempt),
+			c.redact.request(req), attrInt("status", resp.StatusCode), attrDur("elapsed", elapsed))
+	}
 	return resp, nil
 }
 
@@ -402,14 +414,22 @@ func drain(body io.ReadCloser) {
 	_ = body.Close()
 }
 
-// cancelOnClose releases an attempt's timeout once the caller is done with the body.
-type cancelOnClose struct {
+// responseBody releases an attempt's timeout, and the call's context, once the caller is done
+// with the body. A body the client drains itself has no end to release.
+type responseBody struct {
 	io.ReadCloser
 	cancel context.CancelFunc
+	end    func()
+	once   sync.Once
 }
 
-func (b *cancelOnClose) Close() error {
+func (b *responseBody) Close() error {
 	err := b.ReadCloser.Close()
-	b.cancel()
+	b.once.Do(func() {
+		b.cancel()
+		if b.end != nil {
+			b.end()
+		}
+	})
 	return err
 }

@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -447,4 +448,35 @@ func TestCallerCancellationIsNotAFailure(t *testing.T) {
 		require.True(t, errors.Is(err, context.Canceled), "got %v", err)
 	}
 	assert.Equal(t, store.Closed, c.Stats().BreakerState, "cancellations do not trip the breaker")
+}
+
+func TestBodiesOutliveDoAndConnectionsAreReused(t *testing.T) {
+	big := strings.Repeat("weir", 1<<20) // 4 MiB: larger than any buffer on the way
+	var mu sync.Mutex
+	conns := map[string]bool{} // a connection is known by its client-side address
+	u := newUpstream(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		conns[r.RemoteAddr] = true
+		mu.Unlock()
+		_, _ = w.Write([]byte(big))
+	})
+	c := newClient(t, client.Config{Limits: []store.Limit{store.PerSecond(1000)}})
+	hc := &http.Client{Transport: c}
+	for i := range 10 {
+		var resp *http.Response
+		var err error
+		if i%2 == 0 {
+			resp, err = c.Get(context.Background(), u.URL)
+		} else {
+			resp, err = hc.Get(u.URL)
+		}
+		require.NoError(t, err)
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err, "the body is read after Do returned")
+		require.NoError(t, resp.Body.Close())
+		require.Len(t, b, len(big))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Len(t, conns, 1, "one connection serves every call")
 }

@@ -66,8 +66,8 @@ type Config struct {
 	// Logger receives the client's logs. Nil means slog.Default(). Sensitive headers are redacted.
 	Logger *slog.Logger
 	// SensitiveHeaders are redacted in logs and errors, in addition to Authorization, Cookie,
-	// Set-Cookie, Proxy-Authorization and any header whose name contains "key", "token" or
-	// "secret".
+	// Set-Cookie, Proxy-Authorization and any header whose name contains "key", "token",
+	// "secret", "password" or "signature". Query parameters named like that are redacted too.
 	SensitiveHeaders []string
 	// Clock is the time source. Nil means the system clock.
 	Clock clock.Clock
