@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/weir-go/weir/pkg/breaker"
-	"github.com/weir-go/weir/pkg/clock"
 	"github.com/weir-go/weir/pkg/store"
 	"github.com/weir-go/weir/pkg/store/memory"
 )
@@ -36,13 +35,16 @@ type Client struct {
 	metrics   *metrics
 	redact    *redactor
 
-	mu     sync.Mutex
-	closed bool
-	calls  map[*call]struct{} // in flight, so that Close can cut them short
-	wg     sync.WaitGroup
+	mu      sync.Mutex
+	closed  bool
+	closing chan struct{}      // closed by Close: wakes calls sleeping between attempts
+	calls   map[*call]struct{} // in flight, so that Close can cut them short
+	wg      sync.WaitGroup
 }
 
-type call struct{ cancel context.CancelCauseFunc }
+// call is one Do in flight; cancel ends its current attempt (nil between attempts). Both are
+// guarded by Client.mu.
+type call struct{ cancel context.CancelFunc }
 
 // New validates cfg and returns a client. An invalid field is an error naming it.
 func New(cfg Config) (*Client, error) {
@@ -50,7 +52,7 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, st: cfg.Store, rand: cfg.Rand, calls: make(map[*call]struct{})}
+	c := &Client{cfg: cfg, st: cfg.Store, rand: cfg.Rand, calls: make(map[*call]struct{}), closing: make(chan struct{})}
 	if c.st == nil {
 		c.st = memory.New(memory.WithClock(cfg.Clock))
 		c.ownsStore = true
@@ -150,14 +152,14 @@ func (c *Client) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 func (c *Client) do(ctx context.Context, req *http.Request, viaRoundTrip bool) (*http.Response, error) {
-	ctx, k, err := c.begin(ctx)
+	k, err := c.begin()
 	if err != nil {
 		return nil, err
 	}
 	defer c.wg.Done()
 	start := c.cfg.Clock.Now()
-	resp, err := c.attempts(ctx, req, viaRoundTrip)
-	if err != nil && errors.Is(context.Cause(ctx), ErrClosed) {
+	resp, err := c.attempts(ctx, req, k, viaRoundTrip)
+	if err != nil && c.isClosed() && ctx.Err() == nil {
 		err = ErrClosed
 	}
 	c.metrics.call(resp, err, c.brk, c.cfg.Clock.Now().Sub(start))
@@ -165,35 +167,68 @@ func (c *Client) do(ctx context.Context, req *http.Request, viaRoundTrip bool) (
 		c.end(k)
 		return nil, err
 	}
-	// The call's context must outlive Do while the caller reads the body; closing the body ends it.
-	resp.Body.(*responseBody).end = func() { c.end(k) }
+	// The attempt's context must outlive Do while the caller reads the body; closing the body
+	// ends the call.
+	resp.Body.(*responseBody).call = k
 	return resp, nil
 }
 
 // begin registers a call so that Close can cut it short.
-func (c *Client) begin(ctx context.Context) (context.Context, *call, error) {
+func (c *Client) begin() (*call, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return nil, nil, ErrClosed
+		return nil, ErrClosed
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	k := &call{cancel: cancel}
+	k := &call{}
 	c.calls[k] = struct{}{}
 	c.wg.Add(1)
-	return ctx, k, nil
+	return k, nil
 }
 
-// end forgets a finished call and releases its context.
+// end forgets a finished call.
 func (c *Client) end(k *call) {
 	c.mu.Lock()
 	delete(c.calls, k)
 	c.mu.Unlock()
-	k.cancel(nil)
+}
+
+// track makes cancel the way Close cuts call k's current attempt short.
+func (c *Client) track(k *call, cancel context.CancelFunc) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	k.cancel = cancel
+	return nil
+}
+
+func (c *Client) isClosed() bool {
+	select {
+	case <-c.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// sleep waits d, or until ctx is done or the client closes; it reports whether d passed.
+func (c *Client) sleep(ctx context.Context, d time.Duration) bool {
+	t := c.cfg.Clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C():
+		return true
+	case <-ctx.Done():
+		return false
+	case <-c.closing:
+		return false
+	}
 }
 
 // attempts is the retry loop.
-func (c *Client) attempts(ctx context.Context, req *http.Request, viaRoundTrip bool) (*http.Response, error) {
+func (c *Client) attempts(ctx context.Context, req *http.Request, k *call, viaRoundTrip bool) (*http.Response, error) {
 	body, err := newReplayBody(req, c.cfg.MaxBodyBuffer)
 	if err != nil {
 		return nil, c.fail(req, 0, nil, 0, err)
@@ -225,8 +260,12 @@ func (c *Client) attempts(ctx context.Context, req *http.Request, viaRoundTrip b
 			c.breakerChanged(permit.State)
 		}
 
-		resp, sendErr := c.send(ctx, req, body, attempt, viaRoundTrip)
-		st, recErr := c.brk.Record(ctx, permit, c.brk.Classify(ctx, resp, sendErr))
+		resp, sendErr := c.send(ctx, req, k, body, attempt, viaRoundTrip)
+		outcome := c.brk.Classify(ctx, resp, sendErr)
+		if sendErr != nil && c.isClosed() {
+			outcome = store.Ignored // cut short by Close: says nothing about the upstream
+		}
+		st, recErr := c.brk.Record(ctx, permit, outcome)
 		if recErr != nil {
 			c.cfg.Logger.LogAttrs(ctx, levelWarn, "weir: breaker record failed", c.attr(), errAttr(recErr))
 		} else if st.Changed {
@@ -252,7 +291,7 @@ func (c *Client) attempts(ctx context.Context, req *http.Request, viaRoundTrip b
 			lastErr = &StatusError{StatusCode: resp.StatusCode, Status: resp.Status}
 			drain(resp.Body)
 		}
-		retry := attempt < maxAttempts && ctx.Err() == nil && (sendErr == nil || retryableError(sendErr))
+		retry := attempt < maxAttempts && ctx.Err() == nil && !c.isClosed() && (sendErr == nil || retryableError(sendErr))
 		if !retry {
 			return nil, c.fail(req, attempt, resp, serverWait, lastErr)
 		}
@@ -266,8 +305,12 @@ func (c *Client) attempts(ctx context.Context, req *http.Request, viaRoundTrip b
 		c.metrics.retried()
 		c.cfg.Logger.LogAttrs(ctx, levelDebug, "weir: retrying", c.attr(),
 			attrInt("attempt", attempt), attrInt("status", status), attrDur("delay", delay), errAttr(lastErr))
-		if !clock.Sleep(c.cfg.Clock, delay, ctx.Done()) {
-			return nil, c.fail(req, attempt, resp, serverWait, context.Cause(ctx))
+		if !c.sleep(ctx, delay) {
+			cause := context.Cause(ctx)
+			if cause == nil {
+				cause = ErrClosed
+			}
+			return nil, c.fail(req, attempt, resp, serverWait, cause)
 		}
 		last, lastWait = resp, serverWait
 	}
@@ -275,12 +318,19 @@ func (c *Client) attempts(ctx context.Context, req *http.Request, viaRoundTrip b
 
 // send makes one attempt under the per-attempt timeout. The timeout stays in force while the
 // caller reads the body, and is released when the body is closed.
-func (c *Client) send(ctx context.Context, req *http.Request, body *replayBody, attempt int, viaRoundTrip bool) (*http.Response, error) {
-	actx, cancel := ctx, context.CancelFunc(func() {})
+func (c *Client) send(ctx context.Context, req *http.Request, k *call, body *replayBody, attempt int, viaRoundTrip bool) (*http.Response, error) {
+	var actx context.Context
+	var cancel context.CancelFunc
 	if c.cfg.AttemptTimeout > 0 {
 		actx, cancel = context.WithTimeout(ctx, c.cfg.AttemptTimeout)
+	} else {
+		actx, cancel = context.WithCancel(ctx)
 	}
-	r := req.Clone(actx)
+	if err := c.track(k, cancel); err != nil {
+		cancel()
+		return nil, err
+	}
+	r := req.WithContext(actx) // a shallow copy: the client changes only its context and body
 	if err := body.rewind(r, attempt); err != nil {
 		cancel()
 		return nil, err
@@ -304,7 +354,7 @@ func (c *Client) send(ctx context.Context, req *http.Request, body *replayBody, 
 		}
 		return nil, err
 	}
-	resp.Body = &responseBody{ReadCloser: resp.Body, cancel: cancel}
+	resp.Body = &responseBody{ReadCloser: resp.Body, cancel: cancel, client: c}
 	if c.cfg.Logger.Enabled(ctx, levelDebug) {
 		c.cfg.Logger.LogAttrs(ctx, levelDebug, "weir: attempt", c.attr(), attrInt("attempt", attempt),
 			c.redact.request(req), attrInt("status", resp.StatusCode), attrDur("elapsed", elapsed))
@@ -340,8 +390,11 @@ func (c *Client) Close() error {
 		return nil
 	}
 	c.closed = true
+	close(c.closing)
 	for k := range c.calls {
-		k.cancel(ErrClosed)
+		if k.cancel != nil {
+			k.cancel()
+		}
 	}
 	c.mu.Unlock()
 	if c.line != nil {
@@ -357,6 +410,9 @@ func (c *Client) Close() error {
 	return nil
 }
 
+// noBody is the replayBody of every request without a body; it is never modified.
+var noBody = replayBody{replayable: true}
+
 // replayBody keeps what is needed to send a request body more than once.
 type replayBody struct {
 	buf        []byte
@@ -367,7 +423,7 @@ type replayBody struct {
 
 func newReplayBody(req *http.Request, limit int64) (*replayBody, error) {
 	if req.Body == nil || req.Body == http.NoBody {
-		return &replayBody{replayable: true}, nil
+		return &noBody, nil
 	}
 	if req.GetBody != nil {
 		return &replayBody{getBody: req.GetBody, first: req.Body, replayable: true}, nil
@@ -414,12 +470,13 @@ func drain(body io.ReadCloser) {
 	_ = body.Close()
 }
 
-// responseBody releases an attempt's timeout, and the call's context, once the caller is done
-// with the body. A body the client drains itself has no end to release.
+// responseBody releases an attempt's timeout, and ends the call, once the caller is done with
+// the body. A body the client drains itself belongs to no call.
 type responseBody struct {
 	io.ReadCloser
 	cancel context.CancelFunc
-	end    func()
+	client *Client
+	call   *call
 	once   sync.Once
 }
 
@@ -427,8 +484,8 @@ func (b *responseBody) Close() error {
 	err := b.ReadCloser.Close()
 	b.once.Do(func() {
 		b.cancel()
-		if b.end != nil {
-			b.end()
+		if b.call != nil {
+			b.client.end(b.call)
 		}
 	})
 	return err

@@ -31,7 +31,7 @@ func (s *Store) breakerFor(ctx context.Context, name string, p *store.BreakerPol
 	if err := p.Validate(); err != nil {
 		return nil, nil, 0, err
 	}
-	now := s.clock.Now().UnixMicro()
+	now := s.now()
 	sh := s.shard(name)
 	sh.mu.Lock()
 	b := sh.breakers[name]

@@ -23,6 +23,7 @@ const (
 // Store keeps buckets and breakers in memory. It is safe for concurrent use.
 type Store struct {
 	clock  clock.Clock
+	now    func() int64 // the clock in µs
 	seed   maphash.Seed
 	closed atomic.Bool
 	shards [shardCount]shard
@@ -33,6 +34,10 @@ type shard struct {
 	keys     map[string]*entry
 	breakers map[string]*breaker
 	sweepAt  int64 // µs
+	// last is the entry of the key last taken from: most processes talk to few upstreams, and
+	// a hit spares hashing the key a second time.
+	lastKey string
+	last    *entry
 }
 
 // entry is one key: its buckets, one per distinct limit, and any pause the server asked for.
@@ -53,6 +58,7 @@ func New(opts ...Option) *Store {
 	for _, o := range opts {
 		o(s)
 	}
+	s.now = clock.Micros(s.clock)
 	for i := range s.shards {
 		s.shards[i].keys = make(map[string]*entry)
 		s.shards[i].breakers = make(map[string]*breaker)
@@ -93,13 +99,16 @@ func (s *Store) Take(ctx context.Context, key string, limits []store.Limit, n in
 	if n < 0 {
 		return store.Decision{}, fmt.Errorf("%w: key %q: cost must be ≥ 0, got %d", store.ErrInvalid, key, n)
 	}
-	now := s.clock.Now().UnixMicro()
+	now := s.now()
 	sh := s.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	sh.maybeSweep(now)
 
-	e := sh.keys[key]
+	e := sh.last
+	if sh.lastKey != key || e == nil {
+		e = sh.keys[key]
+	}
 	if e == nil {
 		// Validate before creating anything, so bad input leaves no trace.
 		if err := validateCost(key, limits, n); err != nil {
@@ -108,6 +117,7 @@ func (s *Store) Take(ctx context.Context, key string, limits []store.Limit, n in
 		e = &entry{buckets: make([]bucket, 0, len(limits))}
 		sh.keys[key] = e
 	}
+	sh.lastKey, sh.last = key, e
 	return e.take(key, limits, n, now)
 }
 
@@ -135,7 +145,7 @@ func (e *entry) take(key string, limits []store.Limit, n, now int64) (store.Deci
 			if err := validateCost(key, []store.Limit{l}, n); err != nil {
 				return store.Decision{RetryAfter: store.Never}, err
 			}
-			e.buckets = append(e.buckets, bucket{limit: l})
+			e.buckets = append(e.buckets, newBucket(l))
 			i = len(e.buckets) - 1
 		} else if n > l.EffectiveBurst() {
 			return store.Decision{RetryAfter: store.Never},
@@ -144,46 +154,49 @@ func (e *entry) take(key string, limits []store.Limit, n, now int64) (store.Deci
 		pos = append(pos, i)
 	}
 
-	d := store.Decision{Allowed: true, Remaining: -1}
 	var vs [4]verdict
 	verdicts := vs[:0]
+	allowed := true
 	for _, i := range pos {
 		v := e.buckets[i].decide(now, n)
 		verdicts = append(verdicts, v)
-		if !v.ok {
-			d.Allowed = false
-		}
-		d.RetryAfter = max(d.RetryAfter, v.wait)
+		allowed = allowed && v.ok
 	}
-	if e.blockedUntil > now {
-		d.Allowed = false
-		d.RetryAfter = max(d.RetryAfter, time.Duration(e.blockedUntil-now)*time.Microsecond)
+	blocked := e.blockedUntil > now
+	if allowed && !blocked {
+		d := store.Decision{Allowed: true, Remaining: -1}
+		for k, i := range pos {
+			b := &e.buckets[i]
+			b.tat, b.rem = verdicts[k].tat, verdicts[k].rem
+			remaining, reset := b.after(verdicts[k])
+			if d.Remaining < 0 || remaining < d.Remaining {
+				d.Remaining = remaining
+			}
+			d.ResetAfter = max(d.ResetAfter, reset)
+		}
+		return d, nil
 	}
 	// A refused take charges no bucket, so every bucket reports its state as it is, even one
-	// that would have admitted the take on its own.
-	for _, v := range verdicts {
-		remaining, reset := v.remaining, v.reset
-		if !d.Allowed {
-			remaining, reset = v.kept, v.keptReset
+	// that would have admitted the take on its own; the wait is the longest any of them needs.
+	d := store.Decision{Remaining: -1}
+	for k, i := range pos {
+		b := &e.buckets[i]
+		if !verdicts[k].ok {
+			d.RetryAfter = max(d.RetryAfter, b.wait(verdicts[k]))
 		}
+		remaining, reset := b.kept(verdicts[k], now)
 		if d.Remaining < 0 || remaining < d.Remaining {
 			d.Remaining = remaining
 		}
 		d.ResetAfter = max(d.ResetAfter, reset)
 	}
-	if e.blockedUntil > now {
+	if blocked {
 		d.Remaining = 0
+		d.RetryAfter = max(d.RetryAfter, time.Duration(e.blockedUntil-now)*time.Microsecond)
 	}
-	if !d.Allowed {
-		if d.RetryAfter == 0 { // refused by a pause that ends within the microsecond
-			d.RetryAfter = time.Microsecond
-		}
-		return d, nil
+	if d.RetryAfter == 0 { // refused by a pause that ends within the microsecond
+		d.RetryAfter = time.Microsecond
 	}
-	for k, i := range pos {
-		e.buckets[i].tat, e.buckets[i].rem = verdicts[k].tat, verdicts[k].rem
-	}
-	d.RetryAfter = 0
 	return d, nil
 }
 
@@ -203,7 +216,7 @@ func (s *Store) Block(ctx context.Context, key string, until time.Time) error {
 	if err := s.check(ctx, key); err != nil {
 		return err
 	}
-	now := s.clock.Now().UnixMicro()
+	now := s.now()
 	u := until.UnixMicro()
 	if until.Sub(time.UnixMicro(u)) > 0 {
 		u++ // round up: a pause never ends early
@@ -243,6 +256,9 @@ func (sh *shard) maybeSweep(now int64) {
 		}
 		if idle {
 			delete(sh.keys, k)
+			if e == sh.last {
+				sh.lastKey, sh.last = "", nil
+			}
 		}
 	}
 }
