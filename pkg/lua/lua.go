@@ -1,0 +1,89 @@
+// Package lua holds Weir's Redis scripts, one .lua file each, embedded in the binary, and runs
+// them by EVALSHA, loading a script again when the server has forgotten it.
+//
+// Every script opens with its contract: the keys it touches (all passed in KEYS, never built
+// inside the script, so that it runs on Redis Cluster and behind proxies), its arguments and what
+// it returns.
+package lua
+
+import (
+	"context"
+	"crypto/sha1"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+//go:embed *.lua
+var files embed.FS
+
+// Script is one embedded script. It is safe for concurrent use.
+type Script struct {
+	name string
+	src  string
+	sha  string
+}
+
+// Scripter is the part of a go-redis client that runs scripts; every redis.UniversalClient is one.
+type Scripter interface {
+	EvalSha(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd
+	ScriptLoad(ctx context.Context, script string) *redis.StringCmd
+}
+
+func load(name string) *Script {
+	src, err := files.ReadFile(name)
+	if err != nil {
+		panic(fmt.Sprintf("weir/lua: missing embedded script %s: %v", name, err))
+	}
+	sum := sha1.Sum(src)
+	return &Script{name: name, src: string(src), sha: hex.EncodeToString(sum[:])}
+}
+
+// The scripts.
+var (
+	// Take is take.lua: GCRA over every limit of a key, all or nothing, for one or more takes.
+	Take = load("take.lua")
+	// Block is block.lua: a pause on a key.
+	Block = load("block.lua")
+	// Breaker is breaker.lua: a circuit breaker's transitions.
+	Breaker = load("breaker.lua")
+)
+
+// Name returns the script's file name.
+func (s *Script) Name() string { return s.name }
+
+// Source returns the script's text.
+func (s *Script) Source() string { return s.src }
+
+// SHA returns the script's SHA-1, by which EVALSHA names it.
+func (s *Script) SHA() string { return s.sha }
+
+// Run runs the script by EVALSHA. When the server answers that it does not know the script (it
+// restarted, was flushed, or a cluster node never saw it), Run loads it and tries once more.
+func (s *Script) Run(ctx context.Context, c Scripter, keys []string, args ...any) *redis.Cmd {
+	cmd := c.EvalSha(ctx, s.sha, keys, args...)
+	if !IsNoScript(cmd.Err()) {
+		return cmd
+	}
+	if err := c.ScriptLoad(ctx, s.src).Err(); err != nil {
+		failed := redis.NewCmd(ctx)
+		failed.SetErr(fmt.Errorf("weir/lua: loading %s: %w", s.name, err))
+		return failed
+	}
+	return c.EvalSha(ctx, s.sha, keys, args...)
+}
+
+// IsNoScript reports whether err is the server's NOSCRIPT error: a Redis error reply whose error
+// code, the reply's first word, is NOSCRIPT. Network errors and other replies are not.
+func IsNoScript(err error) bool {
+	var rerr redis.Error
+	if !errors.As(err, &rerr) {
+		return false
+	}
+	code, _, _ := strings.Cut(rerr.Error(), " ")
+	return code == "NOSCRIPT"
+}

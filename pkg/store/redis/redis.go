@@ -1,0 +1,226 @@
+// Package redis is the Redis Store: every process that uses the same Redis (standalone, Sentinel
+// or Cluster) shares the same limits and breakers, decided by Lua scripts on the server with Redis
+// TIME as the one clock of the fleet.
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/weir-go/weir/pkg/clock"
+	"github.com/weir-go/weir/pkg/store"
+)
+
+// Defaults of Options' zero fields.
+const (
+	DefaultPrefix  = "weir"
+	DefaultTimeout = time.Second
+)
+
+// Options configures a Store. Zero fields mean the defaults.
+type Options struct {
+	// Prefix starts every key the store writes. Default "weir".
+	Prefix string
+	// Timeout bounds each operation (one round trip) when the caller's context allows longer.
+	// Default 1 s.
+	Timeout time.Duration
+	// Clock, when set, replaces Redis TIME: its reading is passed to every script. It exists for
+	// tests that move time; production leaves it nil so that the whole fleet reads one clock.
+	Clock clock.Clock
+}
+
+// Store is the Redis store. It is safe for concurrent use.
+type Store struct {
+	rdb     goredis.UniversalClient
+	owns    bool
+	prefix  string
+	timeout time.Duration
+	now     func() int64 // nil: Redis TIME
+
+	mu        sync.Mutex
+	combiners map[string]*combiner
+	wg        sync.WaitGroup
+	closed    atomic.Bool
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New returns a store over an existing client (*redis.Client, *redis.ClusterClient, a failover
+// client...). The caller keeps ownership of the client: Close does not close it. For an
+// operation to give up within its context's deadline, the client should have
+// ContextTimeoutEnabled set (Open sets it).
+func New(rdb goredis.UniversalClient, opts Options) (*Store, error) {
+	if rdb == nil {
+		return nil, fmt.Errorf("%w: weir/store/redis: nil client", store.ErrInvalid)
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = DefaultPrefix
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.Timeout < 0 {
+		return nil, fmt.Errorf("%w: weir/store/redis: Options.Timeout must be > 0, got %v", store.ErrInvalid, opts.Timeout)
+	}
+	if strings.ContainsAny(opts.Prefix, "{}") {
+		return nil, fmt.Errorf("%w: weir/store/redis: Options.Prefix must not contain braces (they make hash tags), got %q", store.ErrInvalid, opts.Prefix)
+	}
+	s := &Store{rdb: rdb, prefix: opts.Prefix, timeout: opts.Timeout, combiners: make(map[string]*combiner)}
+	if opts.Clock != nil {
+		s.now = clock.Micros(opts.Clock)
+	}
+	return s, nil
+}
+
+// Open connects to the Redis named by url and checks that it answers. It accepts redis:// and
+// rediss:// (TLS) URLs with user, password and database (redis://user:pass@host:6379/0), and
+// redis:// URLs naming several nodes of a Cluster (redis://host1:7000?addr=host2:7001&addr=...).
+// The store owns the client and closes it on Close.
+func Open(ctx context.Context, url string, opts Options) (*Store, error) {
+	var rdb goredis.UniversalClient
+	if strings.Contains(url, "addr=") {
+		copts, err := goredis.ParseClusterURL(url)
+		if err != nil {
+			return nil, fmt.Errorf("%w: weir/store/redis: bad cluster URL: %v", store.ErrInvalid, err)
+		}
+		copts.ContextTimeoutEnabled = true
+		rdb = goredis.NewClusterClient(copts)
+	} else {
+		o, err := goredis.ParseURL(url)
+		if err != nil {
+			return nil, fmt.Errorf("%w: weir/store/redis: bad URL: %v", store.ErrInvalid, err)
+		}
+		o.ContextTimeoutEnabled = true
+		rdb = goredis.NewClient(o)
+	}
+	s, err := New(rdb, opts)
+	if err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
+	s.owns = true
+	pctx, cancel := s.opContext(ctx)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		_ = rdb.Close()
+		return nil, s.wrap(ctx, fmt.Errorf("weir/store/redis: %s: %w", redactURL(url), err))
+	}
+	return s, nil
+}
+
+// Close stops the store; it closes the client only when Open made it.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	s.wg.Wait()
+	if s.owns {
+		return s.rdb.Close()
+	}
+	return nil
+}
+
+// Client returns the underlying client.
+func (s *Store) Client() goredis.UniversalClient { return s.rdb }
+
+// limiterKey names the hash that holds every bucket of key and its pause: one key, one slot.
+func (s *Store) limiterKey(key string) string { return s.prefix + ":{rl:" + key + "}" }
+
+// breakerKey names the hash that holds a breaker's state.
+func (s *Store) breakerKey(name string) string { return s.prefix + ":{br:" + name + "}" }
+
+// nowArg is the clock argument of every script: "0" asks the script to read Redis TIME.
+func (s *Store) nowArg() int64 {
+	if s.now == nil {
+		return 0
+	}
+	return s.now()
+}
+
+// opContext bounds one operation by the store's timeout as well as the caller's context.
+func (s *Store) opContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.timeout)
+}
+
+func (s *Store) check(ctx context.Context, key string) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	if key == "" {
+		return fmt.Errorf("%w: empty key", store.ErrInvalid)
+	}
+	return ctx.Err()
+}
+
+// wrap translates a failed round trip: the caller's own cancellation stays what it is; anything
+// that says the server could not be reached or could not answer becomes store.ErrUnavailable.
+func (s *Store) wrap(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("weir/store/redis: %w", context.Cause(ctx))
+	}
+	if unavailable(err) {
+		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+	}
+	return fmt.Errorf("weir/store/redis: %w", err)
+}
+
+func unavailable(err error) bool {
+	var rerr goredis.Error
+	if errors.As(err, &rerr) {
+		code, _, _ := strings.Cut(rerr.Error(), " ")
+		switch code {
+		case "LOADING", "CLUSTERDOWN", "TRYAGAIN", "MASTERDOWN", "READONLY", "BUSY", "MOVED", "ASK":
+			return true
+		}
+		return false
+	}
+	var nerr net.Error
+	return errors.As(err, &nerr) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, goredis.ErrClosed) || errors.Is(err, goredis.ErrPoolTimeout) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// redactURL hides the password of a Redis URL.
+func redactURL(u string) string {
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return u
+	}
+	userinfo, host, ok := strings.Cut(rest, "@")
+	if !ok {
+		return u
+	}
+	if user, _, hasPass := strings.Cut(userinfo, ":"); hasPass {
+		return scheme + "://" + user + ":REDACTED@" + host
+	}
+	return u
+}
+
+// ints reads a script's reply of integers.
+func ints(v any, want int) ([]int64, error) {
+	arr, ok := v.([]any)
+	if !ok || len(arr) < want {
+		return nil, fmt.Errorf("weir/store/redis: unexpected script reply %v", v)
+	}
+	out := make([]int64, len(arr))
+	for i, x := range arr {
+		n, ok := x.(int64)
+		if !ok {
+			return nil, fmt.Errorf("weir/store/redis: unexpected script reply %v", v)
+		}
+		out[i] = n
+	}
+	return out, nil
+}

@@ -1,0 +1,208 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/weir-go/weir/pkg/lua"
+	"github.com/weir-go/weir/pkg/store"
+)
+
+// takeReq is one caller's Take waiting to be decided.
+type takeReq struct {
+	ctx    context.Context
+	limits []store.Limit
+	n      int64
+	d      store.Decision
+	err    error
+	done   chan struct{}
+}
+
+// combiner gathers the Takes of one key that arrive while a script call for that key is in flight,
+// and decides them all in the next call: one round trip serves every concurrent caller, in
+// arrival order, exactly as successive calls would.
+type combiner struct {
+	pending []*takeReq
+}
+
+// maxBatch bounds the takes decided by one script call.
+const maxBatch = 256
+
+// Take implements store.Limiter.
+func (s *Store) Take(ctx context.Context, key string, limits []store.Limit, n int64) (store.Decision, error) {
+	if err := s.check(ctx, key); err != nil {
+		return store.Decision{}, err
+	}
+	if err := validateTake(key, limits, n); err != nil {
+		return store.Decision{RetryAfter: store.Never}, err
+	}
+	req := &takeReq{ctx: ctx, limits: limits, n: n, done: make(chan struct{})}
+	s.mu.Lock()
+	if s.closed.Load() {
+		s.mu.Unlock()
+		return store.Decision{}, store.ErrClosed
+	}
+	cb, busy := s.combiners[key]
+	if !busy {
+		cb = &combiner{}
+		s.combiners[key] = cb
+		s.wg.Add(1)
+		go s.serve(key, cb, []*takeReq{req})
+	} else {
+		cb.pending = append(cb.pending, req)
+	}
+	s.mu.Unlock()
+
+	select {
+	case <-req.done:
+		return req.d, req.err
+	case <-ctx.Done():
+		// Leave the line if still in it; a take already on its way to Redis is lost to us.
+		s.mu.Lock()
+		for i, r := range cb.pending {
+			if r == req {
+				cb.pending = append(cb.pending[:i], cb.pending[i+1:]...)
+				break
+			}
+		}
+		s.mu.Unlock()
+		return store.Decision{}, fmt.Errorf("weir/store/redis: %w", context.Cause(ctx))
+	}
+}
+
+// validateTake rejects what no script call could admit, before any round trip.
+func validateTake(key string, limits []store.Limit, n int64) error {
+	if len(limits) == 0 {
+		return fmt.Errorf("%w: key %q: no limits given", store.ErrInvalid, key)
+	}
+	if n < 0 {
+		return fmt.Errorf("%w: key %q: cost must be ≥ 0, got %d", store.ErrInvalid, key, n)
+	}
+	for _, l := range limits {
+		if err := l.Validate(); err != nil {
+			return fmt.Errorf("key %q: %w", key, err)
+		}
+		if n > l.EffectiveBurst() {
+			return fmt.Errorf("%w: key %q: cost %d exceeds the burst of %s", store.ErrNeverAllowed, key, n, l)
+		}
+	}
+	return nil
+}
+
+// serve decides batches for key until no caller waits, then retires the combiner.
+func (s *Store) serve(key string, cb *combiner, batch []*takeReq) {
+	defer s.wg.Done()
+	for {
+		s.decide(key, batch)
+		s.mu.Lock()
+		if len(cb.pending) == 0 {
+			delete(s.combiners, key)
+			s.mu.Unlock()
+			return
+		}
+		k := min(len(cb.pending), maxBatch)
+		batch = append(batch[:0:0], cb.pending[:k]...)
+		cb.pending = append(cb.pending[:0:0], cb.pending[k:]...)
+		s.mu.Unlock()
+	}
+}
+
+// decide answers a batch: the takes that share the first one's limits go in one script call,
+// any others (a key whose limits differ between callers) in calls of their own.
+func (s *Store) decide(key string, batch []*takeReq) {
+	for len(batch) > 0 {
+		same, rest := batch[:0:0], batch[:0:0]
+		for _, r := range batch {
+			if sameLimits(r.limits, batch[0].limits) {
+				same = append(same, r)
+			} else {
+				rest = append(rest, r)
+			}
+		}
+		s.call(key, same)
+		batch = rest
+	}
+}
+
+func sameLimits(a, b []store.Limit) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Requests != b[i].Requests || a[i].Per != b[i].Per || a[i].EffectiveBurst() != b[i].EffectiveBurst() {
+			return false
+		}
+	}
+	return true
+}
+
+// call runs take.lua once for the batch. Its context lasts as long as the most patient caller
+// (each caller still returns at its own deadline), bounded by the store's timeout.
+func (s *Store) call(key string, batch []*takeReq) {
+	ctx, cancel := s.batchContext(batch)
+	defer cancel()
+	limits := batch[0].limits
+	args := make([]any, 0, 3+3*len(limits)+len(batch))
+	args = append(args, s.nowArg(), len(limits))
+	for _, l := range limits {
+		args = append(args, l.Requests, l.PerMicros(), l.EffectiveBurst())
+	}
+	args = append(args, 0)
+	for _, r := range batch {
+		args = append(args, r.n)
+	}
+	v, err := lua.Take.Run(ctx, s.rdb, []string{s.limiterKey(key)}, args...).Result()
+	var out []int64
+	if err == nil {
+		out, err = ints(v, 4*len(batch))
+	}
+	err = s.wrap(context.Background(), err) // each caller minds its own context
+	for i, r := range batch {
+		if err != nil {
+			r.err = err
+		} else {
+			r.d = store.Decision{
+				Allowed:    out[4*i] == 1,
+				Remaining:  out[4*i+1],
+				RetryAfter: time.Duration(out[4*i+2]) * time.Microsecond,
+				ResetAfter: time.Duration(out[4*i+3]) * time.Microsecond,
+			}
+		}
+		close(r.done)
+	}
+}
+
+// batchContext is bounded by the store's timeout and by the latest deadline among the callers.
+func (s *Store) batchContext(batch []*takeReq) (context.Context, context.CancelFunc) {
+	deadline := time.Now().Add(s.timeout)
+	latest := time.Time{}
+	for _, r := range batch {
+		dl, ok := r.ctx.Deadline()
+		if !ok {
+			latest = deadline
+			break
+		}
+		if dl.After(latest) {
+			latest = dl
+		}
+	}
+	if latest.Before(deadline) {
+		deadline = latest
+	}
+	return context.WithDeadline(context.WithoutCancel(batch[0].ctx), deadline)
+}
+
+// Block implements store.Limiter.
+func (s *Store) Block(ctx context.Context, key string, until time.Time) error {
+	if err := s.check(ctx, key); err != nil {
+		return err
+	}
+	u := until.UnixMicro()
+	if until.Sub(time.UnixMicro(u)) > 0 {
+		u++ // round up: a pause never ends early
+	}
+	octx, cancel := s.opContext(ctx)
+	defer cancel()
+	return s.wrap(ctx, lua.Block.Run(octx, s.rdb, []string{s.limiterKey(key)}, s.nowArg(), u).Err())
+}
