@@ -25,7 +25,7 @@ import (
 // Client sends requests to one upstream under its shared limits and breaker.
 type Client struct {
 	cfg       Config
-	st        store.Store
+	st        *guardedStore
 	ownsStore bool
 	http      *http.Client      // for Do: follows redirects
 	transport http.RoundTripper // for RoundTrip: the caller's http.Client follows them
@@ -52,11 +52,13 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, st: cfg.Store, rand: cfg.Rand, calls: make(map[*call]struct{}), closing: make(chan struct{})}
-	if c.st == nil {
-		c.st = memory.New(memory.WithClock(cfg.Clock))
+	c := &Client{cfg: cfg, rand: cfg.Rand, calls: make(map[*call]struct{}), closing: make(chan struct{})}
+	st := cfg.Store
+	if st == nil {
+		st = memory.New(memory.WithClock(cfg.Clock))
 		c.ownsStore = true
 	}
+	c.st = newGuardedStore(cfg, st)
 	if c.rand == nil {
 		c.rand = rand.Float64
 	}
@@ -404,8 +406,9 @@ func (c *Client) Close() error {
 	if t, ok := c.transport.(interface{ CloseIdleConnections() }); ok && c.cfg.Transport == nil {
 		t.CloseIdleConnections()
 	}
+	c.st.closeLocal()
 	if c.ownsStore {
-		return c.st.Close()
+		return c.st.Store.Close()
 	}
 	return nil
 }

@@ -25,6 +25,9 @@ const (
 	DefaultMultiplier     = 2.0
 	DefaultMaxRetryAfter  = time.Minute
 	DefaultMaxBodyBuffer  = 1 << 20
+	// DefaultStoreRetryInterval is how long a store that failed is left alone before it is
+	// asked again.
+	DefaultStoreRetryInterval = 500 * time.Millisecond
 )
 
 // NoRetries, as Retry.MaxRetries, makes every call a single attempt.
@@ -39,6 +42,16 @@ type Config struct {
 	// Store holds the shared limits and breaker. Nil means a fresh in-memory store owned by the
 	// client (closed by Close).
 	Store store.Store
+	// OnStoreFailure is what a call does while the store cannot be reached: FailClosed (the
+	// default), FailOpen or FallBackLocal.
+	OnStoreFailure StoreFailure
+	// LocalShare is, with FallBackLocal, the share of each limit (requests and burst, at least 1
+	// each) that the local limiter allows: with 4 processes, 0.25 keeps the fleet within the
+	// limit. Required in (0, 1] with FallBackLocal.
+	LocalShare float64
+	// StoreRetryInterval is how long the store is left alone after it failed before it is asked
+	// again; meanwhile OnStoreFailure applies at once. Default 500 ms.
+	StoreRetryInterval time.Duration
 	// Limits are the key's rate limits, all enforced together (10/s AND 1000/h). None means no
 	// rate limiting.
 	Limits []store.Limit
@@ -116,6 +129,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.MaxBodyBuffer == 0 {
 		cfg.MaxBodyBuffer = DefaultMaxBodyBuffer
 	}
+	if cfg.StoreRetryInterval == 0 {
+		cfg.StoreRetryInterval = DefaultStoreRetryInterval
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -149,6 +165,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	switch {
 	case cfg.MaxQueue < 0:
 		return bad("MaxQueue", cfg.MaxQueue, "≥ 1")
+	case cfg.OnStoreFailure < FailClosed || cfg.OnStoreFailure > FallBackLocal:
+		return bad("OnStoreFailure", cfg.OnStoreFailure, "FailClosed, FailOpen or FallBackLocal")
+	case cfg.OnStoreFailure == FallBackLocal && (math.IsNaN(cfg.LocalShare) || cfg.LocalShare <= 0 || cfg.LocalShare > 1):
+		return bad("LocalShare", cfg.LocalShare, "in (0, 1] with FallBackLocal")
+	case cfg.StoreRetryInterval < 0:
+		return bad("StoreRetryInterval", cfg.StoreRetryInterval, "> 0")
 	case cfg.MaxBodyBuffer < 0:
 		return bad("MaxBodyBuffer", cfg.MaxBodyBuffer, "≥ 0")
 	case r.MaxRetries < NoRetries:

@@ -35,6 +35,8 @@ type Stats struct {
 	BreakerTrips      int64 // transitions to open seen by this client
 	BreakerState      store.BreakerState
 
+	StoreFailures int64 // store calls that failed for want of the store (see OnStoreFailure)
+
 	AvgLatency time.Duration // mean duration of a finished call, waits and retries included
 	Waiting    int           // calls waiting for a token right now
 }
@@ -227,6 +229,7 @@ func (c *Client) Stats() Stats {
 		RateLimitWaits: m.waits.Load(), RateLimitWaitTime: time.Duration(m.waitNanos.Load()), RateLimited: m.rateLimited.Load(),
 		BreakerRejections: m.rejections.Load(), BreakerTrips: m.trips.Load(), BreakerState: store.BreakerState(m.state.Load()),
 	}
+	s.StoreFailures = c.st.failures.Load()
 	if s.Calls > 0 {
 		s.AvgLatency = time.Duration(m.latencyNanos.Load() / s.Calls)
 	}

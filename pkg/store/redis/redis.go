@@ -168,12 +168,21 @@ func (s *Store) wrap(ctx context.Context, err error) error {
 		return nil
 	}
 	if ctx.Err() != nil {
-		return fmt.Errorf("weir/store/redis: %w", context.Cause(ctx))
+		return callerDone(ctx)
 	}
 	if unavailable(err) {
 		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 	}
 	return fmt.Errorf("weir/store/redis: %w", err)
+}
+
+// callerDone is the error of a caller whose context ended before the store answered: a deadline
+// that passed means the store did not answer in time, so it also counts as unavailable.
+func callerDone(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%w: no answer before the deadline: %w", store.ErrUnavailable, context.Cause(ctx))
+	}
+	return fmt.Errorf("weir/store/redis: %w", context.Cause(ctx))
 }
 
 func unavailable(err error) bool {

@@ -67,7 +67,7 @@ func (s *Store) Take(ctx context.Context, key string, limits []store.Limit, n in
 			}
 		}
 		s.mu.Unlock()
-		return store.Decision{}, fmt.Errorf("weir/store/redis: %w", context.Cause(ctx))
+		return store.Decision{}, callerDone(ctx)
 	}
 }
 
