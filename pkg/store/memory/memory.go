@@ -27,6 +27,7 @@ type Store struct {
 	seed   maphash.Seed
 	closed atomic.Bool
 	shards [shardCount]shard
+	queues queues
 }
 
 type shard struct {
@@ -59,6 +60,7 @@ func New(opts ...Option) *Store {
 		o(s)
 	}
 	s.now = clock.Micros(s.clock)
+	s.queues.byName = make(map[string]*queue)
 	for i := range s.shards {
 		s.shards[i].keys = make(map[string]*entry)
 		s.shards[i].breakers = make(map[string]*breaker)
