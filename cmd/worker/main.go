@@ -1,7 +1,6 @@
-// Command worker is Weir's binary. Today it has one subcommand, demo, which sends a burst of
-// prioritised requests through one client to a local API with a rate limit of its own, and shows
-// that the client stays under it. The queue-draining subcommands (run, enqueue, stats, dead) come
-// with the queue.
+// Command worker is Weir's binary: run drains the shared queues of the configured upstreams,
+// each job under the upstream's shared limits and breaker; enqueue, stats and dead manage the
+// queues; demo shows the client at work against a local rate-limited API.
 package main
 
 import (
@@ -10,18 +9,19 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"syscall"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Stdin)
 	stop()
 	os.Exit(code)
 }
 
 // run executes one command line and returns the exit code: 0 on success, 1 when the command
 // failed, 2 for a bad command line.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, stdin io.Reader) int {
 	if len(args) == 0 {
 		usage(stderr)
 		return 2
@@ -29,6 +29,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "demo":
 		return runDemo(ctx, args[1:], stdout, stderr)
+	case "run":
+		return runWorker(ctx, args[1:], stdout, stderr)
+	case "enqueue":
+		return runEnqueue(ctx, args[1:], stdout, stderr, stdin)
+	case "stats":
+		return runStats(ctx, args[1:], stdout, stderr)
+	case "dead":
+		return runDead(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 && args[1] == "demo" {
 			newDemoFlags(stdout, &demoOptions{}).Usage()
@@ -46,7 +54,13 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `Usage: worker <command> [flags]
 
 Commands:
-  demo    send prioritised requests through one Weir client to a local rate-limited API
-  help    show this help, or "help demo" for the demo's flags
+  run      drain the queues of the configured upstreams (--config FILE [--redis URL])
+  enqueue  add jobs, from flags or JSON lines; --wait prints their results
+  stats    per upstream: queue depth by priority, in flight, delayed, dead, breaker, tokens
+  dead     list or requeue dead jobs
+  demo     send prioritised requests through one Weir client to a local rate-limited API
+  help     show this help, or "help demo" for the demo's flags
+
+Each command prints its flags with -h.
 `)
 }

@@ -27,7 +27,7 @@ func TestCommandLine(t *testing.T) {
 		{args: []string{"demo", "extra"}, code: 2, stderr: "unexpected arguments", quietStdio: true},
 	} {
 		var stdout, stderr bytes.Buffer
-		code := run(context.Background(), tc.args, &stdout, &stderr)
+		code := run(context.Background(), tc.args, &stdout, &stderr, strings.NewReader(""))
 		if code != tc.code {
 			t.Errorf("worker %v: exit %d, want %d (stderr %q)", tc.args, code, tc.code, stderr.String())
 		}

@@ -170,3 +170,10 @@ type Queues interface {
 	// the timeout passes, so that idle workers do not poll. It may return early.
 	WaitReady(ctx context.Context, queue string, timeout time.Duration) error
 }
+
+// EnqueueResult is one job's answer in a batch enqueue.
+type EnqueueResult struct {
+	ID      string
+	Existed bool
+	Err     error
+}
