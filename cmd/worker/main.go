@@ -37,6 +37,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, stdin io.
 		return runStats(ctx, args[1:], stdout, stderr)
 	case "dead":
 		return runDead(ctx, args[1:], stdout, stderr)
+	case "demoapi":
+		return runDemoAPI(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 && args[1] == "demo" {
 			newDemoFlags(stdout, &demoOptions{}).Usage()
@@ -59,6 +61,7 @@ Commands:
   stats    per upstream: queue depth by priority, in flight, delayed, dead, breaker, tokens
   dead     list or requeue dead jobs
   demo     send prioritised requests through one Weir client to a local rate-limited API
+  demoapi  serve the demo's rate-limited API alone (for docker-compose.yml)
   help     show this help, or "help demo" for the demo's flags
 
 Each command prints its flags with -h.
