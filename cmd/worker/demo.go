@@ -25,6 +25,8 @@ import (
 // demoOptions is the demo's command line.
 type demoOptions struct {
 	Requests    int
+	Jobs        int // the queue phase's jobs; 0 skips it
+	Workers     int
 	Rate        int64 // the client's limit, requests per second
 	Burst       int64
 	APILimit    int     // the demo API's own limit, requests per one-second window
@@ -54,6 +56,8 @@ func newDemoFlags(out io.Writer, o *demoOptions) *flag.FlagSet {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.IntVar(&o.Requests, "n", 300, "number of requests to send, all at once")
+	fs.IntVar(&o.Jobs, "jobs", 150, "then, jobs to enqueue for the workers to drain (0 skips the queue phase)")
+	fs.IntVar(&o.Workers, "workers", 3, "workers draining the queue, each with its own client")
 	fs.Int64Var(&o.Rate, "rate", 50, "the client's rate limit, in requests per second")
 	fs.Int64Var(&o.Burst, "burst", 10, "the client's burst (0 means the rate)")
 	fs.IntVar(&o.APILimit, "api-limit", 60, "the demo API's own limit, in requests per one-second window")
@@ -102,6 +106,19 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "worker demo: FAILED: %s\n", p)
 		return 1
 	}
+	if o.Jobs == 0 {
+		return 0
+	}
+	fsum, err := demoFleet(ctx, o, stdout, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "worker demo: the queue: %v\n", err)
+		return 1
+	}
+	fsum.print(stdout)
+	if p := fsum.problem(); p != "" {
+		fmt.Fprintf(stderr, "worker demo: FAILED: the queue: %s\n", p)
+		return 1
+	}
 	return 0
 }
 
@@ -111,6 +128,10 @@ func (o demoOptions) check(rest []string) error {
 		return fmt.Errorf("unexpected arguments %q", rest)
 	case o.Requests < 1:
 		return fmt.Errorf("-n must be ≥ 1, got %d", o.Requests)
+	case o.Jobs < 0:
+		return fmt.Errorf("-jobs must be ≥ 0, got %d", o.Jobs)
+	case o.Workers < 1:
+		return fmt.Errorf("-workers must be ≥ 1, got %d", o.Workers)
 	case o.APILimit < 1:
 		return fmt.Errorf("-api-limit must be ≥ 1, got %d", o.APILimit)
 	case !(o.FailureRate >= 0 && o.FailureRate < 1):
@@ -174,7 +195,7 @@ func demo(ctx context.Context, o demoOptions, out, logs io.Writer) (summary, err
 	fmt.Fprintf(out, "weir demo: %d requests (high, normal and low priority, mixed) through one client limited to %s,\n", o.Requests, o.limit())
 	fmt.Fprintf(out, "to a local API that admits %d per one-second window and answers %.0f%% of them 503, a few slowly.\n\n", o.APILimit, o.FailureRate*100)
 
-	prog := newProgress(out, o.Requests, o.Terminal, func() int { return c.Stats().Waiting })
+	prog := newProgress(out, o.Requests, o.Terminal, "waiting for a token", func() int { return c.Stats().Waiting })
 	results := make([]callResult, len(plan))
 	var rank atomic.Int64
 	var wg sync.WaitGroup

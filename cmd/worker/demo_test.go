@@ -62,3 +62,24 @@ func TestDemoAccountsForEveryRequestAndStaysUnderTheLimit(t *testing.T) {
 		}
 	}
 }
+
+func TestDemoFleetDrainsEveryJobUnderTheSharedLimit(t *testing.T) {
+	o := demoOptions{Jobs: 30, Workers: 3, Rate: 10, Burst: 5, APILimit: 15, FailureRate: 0.1, Seed: 3, Timeout: 30 * time.Second}
+	var out, logs bytes.Buffer
+	s, err := demoFleet(context.Background(), o, &out, &logs)
+	if err != nil {
+		t.Fatalf("demoFleet: %v", err)
+	}
+	s.print(&out)
+	t.Logf("output:\n%s", out.String())
+	if p := s.problem(); p != "" {
+		t.Errorf("problem: %s", p)
+	}
+	var sum int64
+	for _, n := range s.PerWorker {
+		sum += n
+	}
+	if s.Done != 30 || sum != 30 || len(s.PerWorker) != 3 {
+		t.Errorf("done %d, per worker %v: want all 30 jobs done by the 3 workers", s.Done, s.PerWorker)
+	}
+}

@@ -15,7 +15,8 @@ type progress struct {
 	out      io.Writer
 	total    int
 	terminal bool
-	waiting  func() int // calls waiting for a token right now
+	waiting  func() int // calls waiting for a token (or jobs queued) right now
+	what     string     // what waiting counts: "waiting for a token", "queued"
 	start    time.Time
 
 	mu       sync.Mutex
@@ -30,8 +31,8 @@ const redrawEvery = 100 * time.Millisecond
 
 const barWidth = 30
 
-func newProgress(out io.Writer, total int, terminal bool, waiting func() int) *progress {
-	p := &progress{out: out, total: total, terminal: terminal, waiting: waiting, start: time.Now(), stop: make(chan struct{})}
+func newProgress(out io.Writer, total int, terminal bool, what string, waiting func() int) *progress {
+	p := &progress{out: out, total: total, terminal: terminal, waiting: waiting, what: what, start: time.Now(), stop: make(chan struct{})}
 	if terminal {
 		p.redrawer.Go(p.redraw)
 	}
@@ -48,8 +49,8 @@ func (p *progress) finished() {
 	}
 	if t := p.done * 10 / p.total; t > p.tenths {
 		p.tenths = t
-		fmt.Fprintf(p.out, "  %3d%%  %*d/%d finished after %4.1fs, %d waiting for a token\n",
-			t*10, len(fmt.Sprint(p.total)), p.done, p.total, time.Since(p.start).Seconds(), p.waiting())
+		fmt.Fprintf(p.out, "  %3d%%  %*d/%d finished after %4.1fs, %d %s\n",
+			t*10, len(fmt.Sprint(p.total)), p.done, p.total, time.Since(p.start).Seconds(), p.waiting(), p.what)
 	}
 }
 
@@ -71,9 +72,9 @@ func (p *progress) redraw() {
 // drawBar rewrites the current line: carriage return, the bar, then erase to the end of the line.
 func (p *progress) drawBar() {
 	filled := p.done * barWidth / p.total
-	fmt.Fprintf(p.out, "\r  [%s%s] %d/%d %3d%%  %.1fs  %d waiting\x1b[K",
+	fmt.Fprintf(p.out, "\r  [%s%s] %d/%d %3d%%  %.1fs  %d %s\x1b[K",
 		strings.Repeat("█", filled), strings.Repeat("░", barWidth-filled),
-		p.done, p.total, p.done*100/p.total, time.Since(p.start).Seconds(), p.waiting())
+		p.done, p.total, p.done*100/p.total, time.Since(p.start).Seconds(), p.waiting(), p.what)
 }
 
 // close draws the final state and ends the line.

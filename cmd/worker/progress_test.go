@@ -8,7 +8,7 @@ import (
 
 func TestProgressPrintsPlainLinesAtEachTenth(t *testing.T) {
 	var out bytes.Buffer
-	p := newProgress(&out, 25, false, func() int { return 3 })
+	p := newProgress(&out, 25, false, "waiting for a token", func() int { return 3 })
 	for range 25 {
 		p.finished()
 	}
@@ -27,7 +27,7 @@ func TestProgressPrintsPlainLinesAtEachTenth(t *testing.T) {
 
 func TestProgressRedrawsOneLineOnATerminal(t *testing.T) {
 	var out bytes.Buffer
-	p := newProgress(&out, 4, true, func() int { return 0 })
+	p := newProgress(&out, 4, true, "waiting for a token", func() int { return 0 })
 	for range 4 {
 		p.finished()
 	}

@@ -24,6 +24,7 @@ type Producer struct {
 	policy store.QueuePolicy
 	rules  map[string]Rules // by upstream; a request for an upstream not listed is rejected
 	clock  clock.Clock
+	poll   time.Duration
 }
 
 // ProducerConfig configures a Producer.
@@ -34,6 +35,9 @@ type ProducerConfig struct {
 	Upstreams map[string]Rules
 	// Clock is used by Ticket.Wait's polling; nil means the system clock.
 	Clock clock.Clock
+	// MaxPoll caps the interval at which Ticket.Wait asks for a result; it starts at 20 ms and
+	// doubles up to this. Default 1 s.
+	MaxPoll time.Duration
 }
 
 // NewProducer validates cfg and returns a producer on st.
@@ -48,7 +52,13 @@ func NewProducer(st store.Queues, cfg ProducerConfig) (*Producer, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real()
 	}
-	return &Producer{st: st, policy: p, rules: cfg.Upstreams, clock: cfg.Clock}, nil
+	if cfg.MaxPoll == 0 {
+		cfg.MaxPoll = time.Second
+	}
+	if cfg.MaxPoll < 0 {
+		return nil, fmt.Errorf("weir/queue: ProducerConfig.MaxPoll must be > 0, got %v", cfg.MaxPoll)
+	}
+	return &Producer{st: st, policy: p, rules: cfg.Upstreams, clock: cfg.Clock, poll: cfg.MaxPoll}, nil
 }
 
 // Item is one job of a batch.
@@ -154,9 +164,9 @@ type Ticket struct {
 }
 
 // Wait returns the job's result once a worker has finished it, polling the store with a backoff
-// from 20 ms to 1 s, until ctx is done.
+// from 20 ms to the producer's MaxPoll, until ctx is done.
 func (t *Ticket) Wait(ctx context.Context) (Response, error) {
-	delay := 20 * time.Millisecond
+	delay := min(20*time.Millisecond, t.p.poll)
 	for {
 		r, err := t.p.st.Result(ctx, t.Upstream, t.ID)
 		if err == nil {
@@ -172,7 +182,7 @@ func (t *Ticket) Wait(ctx context.Context) (Response, error) {
 			return Response{}, ctx.Err()
 		case <-tm.C():
 		}
-		delay = min(2*delay, time.Second)
+		delay = min(2*delay, t.p.poll)
 	}
 }
 
