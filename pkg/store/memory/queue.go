@@ -454,4 +454,5 @@ func (h *readyHeap) Pop() any {
 	*h = old[:len(old)-1]
 	return j
 }
+
 var _ store.Queues = (*Store)(nil)
