@@ -23,6 +23,7 @@ type queue struct {
 	results  map[string]qresult
 	idem     map[string]idemEntry
 	wake     chan struct{} // closed and replaced when a job may have become ready
+	watched  bool          // someone holds wake: only then is it worth closing
 	seq      int64
 	token    int64
 	finished int // since the last sweep of expired results and idempotency keys
@@ -78,8 +79,11 @@ func (s *Store) lockQueue(ctx context.Context, name string) (*queue, int64, erro
 }
 
 func (q *queue) signal() {
+	if !q.watched {
+		return
+	}
 	close(q.wake)
-	q.wake = make(chan struct{})
+	q.wake, q.watched = make(chan struct{}), false
 }
 
 // Enqueue implements store.Queues.
@@ -407,6 +411,7 @@ func (s *Store) WaitReady(ctx context.Context, name string, timeout time.Duratio
 		return err
 	}
 	wake := q.wake
+	q.watched = true
 	ready := len(q.ready) > 0
 	s.queues.mu.Unlock()
 	if ready {
