@@ -72,7 +72,12 @@ func (g *guardedStore) usable() bool {
 }
 
 // observe notes how a call to the store went, and reports whether it failed for want of the store.
-func (g *guardedStore) observe(err error) bool {
+// A call whose own context ended says nothing about the store's health: one caller's short
+// deadline must not take the store away from every other caller.
+func (g *guardedStore) observe(ctx context.Context, err error) bool {
+	if err != nil && ctx.Err() != nil {
+		return false
+	}
 	if err == nil || !errors.Is(err, store.ErrUnavailable) {
 		if g.downUntil.Swap(0) != 0 {
 			g.log.LogAttrs(context.Background(), slog.LevelInfo, "weir: store reachable again", slog.String("upstream", g.name))
@@ -96,7 +101,7 @@ func (g *guardedStore) Take(ctx context.Context, key string, limits []store.Limi
 	if g.usable() {
 		var d store.Decision
 		d, err = g.Store.Take(ctx, key, limits, n)
-		if !g.observe(err) {
+		if !g.observe(ctx, err) {
 			return d, err
 		}
 	}
@@ -107,6 +112,28 @@ func (g *guardedStore) Take(ctx context.Context, key string, limits []store.Limi
 		return g.local.Take(ctx, key, g.scale(limits), n)
 	}
 	return store.Decision{}, err
+}
+
+func (g *guardedStore) TakeOrdered(ctx context.Context, key string, limits []store.Limit, costs []int64) ([]store.Decision, error) {
+	err := g.downErr()
+	if g.usable() {
+		var ds []store.Decision
+		ds, err = g.Store.TakeOrdered(ctx, key, limits, costs)
+		if !g.observe(ctx, err) {
+			return ds, err
+		}
+	}
+	switch g.policy {
+	case FailOpen:
+		ds := make([]store.Decision, len(costs))
+		for i := range ds {
+			ds[i].Allowed = true
+		}
+		return ds, nil
+	case FallBackLocal:
+		return g.local.TakeOrdered(ctx, key, g.scale(limits), costs)
+	}
+	return nil, err
 }
 
 // scale returns the local share of each limit, at least one request and a burst of one.
@@ -126,7 +153,7 @@ func (g *guardedStore) Block(ctx context.Context, key string, until time.Time) e
 	err := g.downErr()
 	if g.usable() {
 		err = g.Store.Block(ctx, key, until)
-		if !g.observe(err) {
+		if !g.observe(ctx, err) {
 			return err
 		}
 	}
@@ -149,7 +176,7 @@ func (g *guardedStore) Acquire(ctx context.Context, name string, p store.Breaker
 	if g.usable() {
 		var permit store.Permit
 		permit, err = g.Store.Acquire(ctx, name, p)
-		if !g.observe(err) {
+		if !g.observe(ctx, err) {
 			return permit, err
 		}
 	}
@@ -174,14 +201,14 @@ func (g *guardedStore) Record(ctx context.Context, name string, p store.BreakerP
 		return store.BreakerStatus{Stale: true}, nil // the outcome is lost with the store
 	}
 	st, err := g.Store.Record(ctx, name, p, permit, o)
-	g.observe(err)
+	g.observe(ctx, err)
 	return st, err
 }
 
 func (g *guardedStore) BreakerStatus(ctx context.Context, name string, p store.BreakerPolicy) (store.BreakerStatus, error) {
 	if g.usable() {
 		st, err := g.Store.BreakerStatus(ctx, name, p)
-		if !g.observe(err) {
+		if !g.observe(ctx, err) {
 			return st, err
 		}
 	}

@@ -98,3 +98,16 @@ func TestLocalShareIsRequiredForFallback(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "LocalShare")
 }
+
+func TestACallersShortDeadlineDoesNotTakeTheStoreAway(t *testing.T) {
+	u := newUpstream(t, nil)
+	_, st := redisStore(t)
+	c := newClient(t, client.Config{Name: "short", Store: st, Limits: []store.Limit{store.PerSecond(100)}})
+	for range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Microsecond)
+		_ = get(t, c, ctx, u.URL)
+		cancel()
+	}
+	require.NoError(t, get(t, c, context.Background(), u.URL), "the store is still up for everyone else")
+	assert.Zero(t, c.Stats().StoreFailures)
+}

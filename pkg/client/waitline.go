@@ -3,6 +3,7 @@ package client
 import (
 	"container/heap"
 	"context"
+	"sort"
 	"sync"
 	"time"
 
@@ -129,29 +130,61 @@ func (l *waitLine) dispatch(delay time.Duration) {
 			l.mu.Unlock()
 			return
 		}
-		w := l.waiters[0]
+		// Ask for the first waiters in line order, in one call: everyone a token is ready for is
+		// served at once, and nobody overtakes an earlier waiter.
+		batch := l.firstWaiters(maxServe)
 		l.mu.Unlock()
 
-		d, err := l.st.Take(w.ctx, l.key, l.limits, w.cost)
+		costs := make([]int64, len(batch))
+		for i, w := range batch {
+			costs[i] = w.cost
+		}
+		ds, err := l.st.TakeOrdered(batch[0].ctx, l.key, l.limits, costs)
 		delay = 0
 		l.mu.Lock()
-		switch {
-		case err != nil:
-			if w.index >= 0 {
-				heap.Remove(&l.waiters, w.index)
-				w.done <- err
+		for i, w := range batch {
+			switch {
+			case err != nil:
+				if i == 0 && w.index >= 0 { // the first waiter's answer; the rest ask again
+					heap.Remove(&l.waiters, w.index)
+					w.done <- err
+				}
+			case ds[i].Allowed:
+				if w.index >= 0 {
+					heap.Remove(&l.waiters, w.index)
+					w.done <- nil
+				}
+				// A waiter that left while its token was taken loses it: the store has no refunds.
+			default:
+				if delay == 0 {
+					delay = ds[i].RetryAfter
+				}
 			}
-		case d.Allowed:
-			if w.index >= 0 {
-				heap.Remove(&l.waiters, w.index)
-				w.done <- nil
-			}
-			// A waiter that left while its token was taken loses it: the store has no refunds.
-		default:
-			delay = d.RetryAfter
 		}
 		l.mu.Unlock()
 	}
+}
+
+// maxServe bounds the waiters one store call may serve.
+const maxServe = 64
+
+// firstWaiters returns up to n waiters in line order: priority, then arrival. The line is
+// locked.
+func (l *waitLine) firstWaiters(n int) []*waiter {
+	if len(l.waiters) <= n {
+		out := append([]*waiter(nil), l.waiters...)
+		sort.Slice(out, func(i, j int) bool { return l.waiters.less(out[i], out[j]) })
+		return out
+	}
+	// Pop n and push them back: O(n log len), and the heap is left as it was in content.
+	out := make([]*waiter, 0, n)
+	for range n {
+		out = append(out, heap.Pop(&l.waiters).(*waiter))
+	}
+	for _, w := range out {
+		heap.Push(&l.waiters, w)
+	}
+	return out
 }
 
 // expire fails, at once, every waiter whose deadline comes before the line can move again:
@@ -197,12 +230,14 @@ func (l *waitLine) close() {
 // waiterHeap orders waiters by priority, highest first, then by arrival.
 type waiterHeap []*waiter
 
-func (h waiterHeap) Len() int { return len(h) }
-func (h waiterHeap) Less(i, j int) bool {
-	if h[i].priority != h[j].priority {
-		return h[i].priority > h[j].priority
+func (h waiterHeap) Len() int           { return len(h) }
+func (h waiterHeap) Less(i, j int) bool { return h.less(h[i], h[j]) }
+
+func (waiterHeap) less(a, b *waiter) bool {
+	if a.priority != b.priority {
+		return a.priority > b.priority
 	}
-	return h[i].seq < h[j].seq
+	return a.seq < b.seq
 }
 func (h waiterHeap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]

@@ -12,7 +12,8 @@
 -- returns -> for each take, four integers: allowed (1/0), remaining tokens, retry_after_us
 --            (0 when allowed), reset_after_us
 --
--- The hash expires once every bucket would be full again. Under a clock override (tests) the
+-- The hash expires once every bucket would be full again (an expiry is extended, never shortened,
+-- so limits taken by other calls keep their state). Under a clock override (tests) the
 -- expiry is at least ten minutes of real time, since the override's time need not pass at all.
 
 local now = tonumber(ARGV[1])
@@ -128,8 +129,10 @@ if changed then
   redis.call('HSET', KEYS[1], unpack(kv))
   if blocked - now > keep then keep = blocked - now end
   -- Idle keys expire once every bucket is full again: forgetting them then changes nothing.
+  -- Never shorten the expiry: a take under other limits (or a pause) may need the hash longer
+  -- than the limits of this call do.
   local ttl = ceil_div(keep, 1000) + 1000
   if ARGV[1] ~= '0' and ttl < 600000 then ttl = 600000 end
-  redis.call('PEXPIRE', KEYS[1], ttl)
+  if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
 end
 return out

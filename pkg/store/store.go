@@ -36,6 +36,13 @@ type Limiter interface {
 	// returns an error wrapping ErrInvalid.
 	Take(ctx context.Context, key string, limits []Limit, n int64) (Decision, error)
 
+	// TakeOrdered decides several takes of key in one step, in order, as a waiting line needs
+	// them: each take is decided as successive Take calls would decide it, until the first one
+	// refused; every take after that is refused too (with at least the first refusal's
+	// RetryAfter) and charges nothing, so that no later caller overtakes an earlier one. It
+	// validates like Take: a cost above a burst fails the whole call.
+	TakeOrdered(ctx context.Context, key string, limits []Limit, costs []int64) ([]Decision, error)
+
 	// Block pauses key until the given time: every Take on key before then is refused with a
 	// RetryAfter reaching at least until. A Block never shortens an earlier, longer one; a time
 	// already past does nothing. This is how a server's own "come back later" reaches the fleet.

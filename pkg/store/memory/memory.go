@@ -120,7 +120,7 @@ func (s *Store) Take(ctx context.Context, key string, limits []store.Limit, n in
 		sh.keys[key] = e
 	}
 	sh.lastKey, sh.last = key, e
-	return e.take(key, limits, n, now)
+	return e.take(key, limits, n, now, 0)
 }
 
 // validateCost checks the limits and that n can ever fit.
@@ -138,7 +138,10 @@ func validateCost(key string, limits []store.Limit, n int64) error {
 
 // take decides against every limit and commits only when all agree. Buckets are found by their
 // limit, so a key whose configured limits change starts the new ones full.
-func (e *entry) take(key string, limits []store.Limit, n, now int64) (store.Decision, error) {
+//
+// A positive refusedBefore refuses the take whatever the buckets say, charging nothing, with at
+// least that wait: TakeOrdered's takes behind one already refused.
+func (e *entry) take(key string, limits []store.Limit, n, now int64, refusedBefore time.Duration) (store.Decision, error) {
 	var idx [4]int
 	pos := idx[:0]
 	for _, l := range limits {
@@ -165,7 +168,7 @@ func (e *entry) take(key string, limits []store.Limit, n, now int64) (store.Deci
 		allowed = allowed && v.ok
 	}
 	blocked := e.blockedUntil > now
-	if allowed && !blocked {
+	if allowed && !blocked && refusedBefore == 0 {
 		d := store.Decision{Allowed: true, Remaining: -1}
 		for k, i := range pos {
 			b := &e.buckets[i]
@@ -196,6 +199,7 @@ func (e *entry) take(key string, limits []store.Limit, n, now int64) (store.Deci
 		d.Remaining = 0
 		d.RetryAfter = max(d.RetryAfter, time.Duration(e.blockedUntil-now)*time.Microsecond)
 	}
+	d.RetryAfter = max(d.RetryAfter, refusedBefore)
 	if d.RetryAfter == 0 { // refused by a pause that ends within the microsecond
 		d.RetryAfter = time.Microsecond
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	neturl "net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -90,14 +91,14 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if strings.Contains(url, "addr=") {
 		copts, err := goredis.ParseClusterURL(url)
 		if err != nil {
-			return nil, fmt.Errorf("%w: weir/store/redis: bad cluster URL: %v", store.ErrInvalid, err)
+			return nil, fmt.Errorf("%w: weir/store/redis: bad cluster URL: %v", store.ErrInvalid, parseReason(err))
 		}
 		copts.ContextTimeoutEnabled = true
 		rdb = goredis.NewClusterClient(copts)
 	} else {
 		o, err := goredis.ParseURL(url)
 		if err != nil {
-			return nil, fmt.Errorf("%w: weir/store/redis: bad URL: %v", store.ErrInvalid, err)
+			return nil, fmt.Errorf("%w: weir/store/redis: bad URL: %v", store.ErrInvalid, parseReason(err))
 		}
 		o.ContextTimeoutEnabled = true
 		rdb = goredis.NewClient(o)
@@ -112,7 +113,11 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
 		_ = rdb.Close()
-		return nil, s.wrap(ctx, fmt.Errorf("weir/store/redis: %s: %w", redactURL(url), err))
+		where := "weir/store/redis: " + redactURL(url)
+		if ctx.Err() != nil { // the caller's own deadline or cancellation: still name the server
+			return nil, fmt.Errorf("%s: %w", where, callerDone(ctx))
+		}
+		return nil, s.wrap(ctx, fmt.Errorf("%s: %w", where, err))
 	}
 	return s, nil
 }
@@ -201,20 +206,31 @@ func unavailable(err error) bool {
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
-// redactURL hides the password of a Redis URL.
+// redactURL hides the password of a Redis URL. The URL parser, not a search for '@', decides what
+// the password is, so that one holding '@' or ':' is hidden whole.
 func redactURL(u string) string {
-	scheme, rest, ok := strings.Cut(u, "://")
-	if !ok {
-		return u
+	pu, err := neturl.Parse(u)
+	if err != nil {
+		return "(unparsable URL)"
 	}
-	userinfo, host, ok := strings.Cut(rest, "@")
-	if !ok {
-		return u
+	if _, ok := pu.User.Password(); ok {
+		pu.User = neturl.UserPassword(pu.User.Username(), "REDACTED")
 	}
-	if user, _, hasPass := strings.Cut(userinfo, ":"); hasPass {
-		return scheme + "://" + user + ":REDACTED@" + host
+	return pu.String()
+}
+
+// parseReason is what is wrong with a URL that does not parse, without the URL: a *url.Error
+// quotes the whole URL, password and all, and an escape error quotes part of it.
+func parseReason(err error) error {
+	var esc neturl.EscapeError
+	if errors.As(err, &esc) {
+		return errors.New("invalid %-escape in the URL")
 	}
-	return u
+	var uerr *neturl.Error
+	if errors.As(err, &uerr) {
+		return uerr.Err
+	}
+	return err
 }
 
 // ints reads a script's reply of integers.

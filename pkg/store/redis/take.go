@@ -34,7 +34,15 @@ func (s *Store) Take(ctx context.Context, key string, limits []store.Limit, n in
 	if err := s.check(ctx, key); err != nil {
 		return store.Decision{}, err
 	}
-	if err := validateTake(key, limits, n); err != nil {
+	// As in the memory store: missing limits or a negative cost leave nothing to decide; a limit
+	// that is invalid or too small for the cost is a refusal that no wait can change.
+	if len(limits) == 0 {
+		return store.Decision{}, fmt.Errorf("%w: key %q: no limits given", store.ErrInvalid, key)
+	}
+	if n < 0 {
+		return store.Decision{}, fmt.Errorf("%w: key %q: cost must be ≥ 0, got %d", store.ErrInvalid, key, n)
+	}
+	if err := validateCost(key, limits, n); err != nil {
 		return store.Decision{RetryAfter: store.Never}, err
 	}
 	req := &takeReq{ctx: ctx, limits: limits, n: n, done: make(chan struct{})}
@@ -71,14 +79,9 @@ func (s *Store) Take(ctx context.Context, key string, limits []store.Limit, n in
 	}
 }
 
-// validateTake rejects what no script call could admit, before any round trip.
-func validateTake(key string, limits []store.Limit, n int64) error {
-	if len(limits) == 0 {
-		return fmt.Errorf("%w: key %q: no limits given", store.ErrInvalid, key)
-	}
-	if n < 0 {
-		return fmt.Errorf("%w: key %q: cost must be ≥ 0, got %d", store.ErrInvalid, key, n)
-	}
+// validateCost rejects, before any round trip, limits that cannot be enforced and a cost that no
+// script call could admit.
+func validateCost(key string, limits []store.Limit, n int64) error {
 	for _, l := range limits {
 		if err := l.Validate(); err != nil {
 			return fmt.Errorf("key %q: %w", key, err)

@@ -41,6 +41,7 @@ func Run(t *testing.T, newStore NewStore) {
 		tests []test
 	}{
 		{"Take", takeTests},
+		{"TakeOrdered", orderedTests},
 		{"Block", blockTests},
 		{"RateInvariant", propertyTests},
 		{"Breaker", breakerTests},

@@ -1,0 +1,61 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/weir-go/weir/pkg/lua"
+	"github.com/weir-go/weir/pkg/store"
+)
+
+// TakeOrdered implements store.Limiter: one take.lua call in ordered mode, so that a waiting
+// line of any length is served in one round trip.
+func (s *Store) TakeOrdered(ctx context.Context, key string, limits []store.Limit, costs []int64) ([]store.Decision, error) {
+	if err := s.check(ctx, key); err != nil {
+		return nil, err
+	}
+	if len(limits) == 0 {
+		return nil, fmt.Errorf("%w: key %q: no limits given", store.ErrInvalid, key)
+	}
+	for _, n := range costs {
+		if n < 0 {
+			return nil, fmt.Errorf("%w: key %q: cost must be ≥ 0, got %d", store.ErrInvalid, key, n)
+		}
+		if err := validateCost(key, limits, n); err != nil {
+			return nil, err
+		}
+	}
+	if len(costs) == 0 {
+		return nil, nil
+	}
+	args := make([]any, 0, 3+3*len(limits)+len(costs))
+	args = append(args, s.nowArg(), len(limits))
+	for _, l := range limits {
+		args = append(args, l.Requests, l.PerMicros(), l.EffectiveBurst())
+	}
+	args = append(args, 1)
+	for _, n := range costs {
+		args = append(args, n)
+	}
+	octx, cancel := s.opContext(ctx)
+	defer cancel()
+	v, err := lua.Take.Run(octx, s.rdb, []string{s.limiterKey(key)}, args...).Result()
+	if err != nil {
+		return nil, s.wrap(ctx, err)
+	}
+	out, err := ints(v, 4*len(costs))
+	if err != nil {
+		return nil, err
+	}
+	ds := make([]store.Decision, len(costs))
+	for i := range ds {
+		ds[i] = store.Decision{
+			Allowed:    out[4*i] == 1,
+			Remaining:  out[4*i+1],
+			RetryAfter: time.Duration(out[4*i+2]) * time.Microsecond,
+			ResetAfter: time.Duration(out[4*i+3]) * time.Microsecond,
+		}
+	}
+	return ds, nil
+}
