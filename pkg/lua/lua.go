@@ -51,6 +51,22 @@ var (
 	Block = load("block.lua")
 	// Breaker is breaker.lua: a circuit breaker's transitions.
 	Breaker = load("breaker.lua")
+	// QueueEnqueue is queue_enqueue.lua: add a job, or find the one its idempotency key names.
+	QueueEnqueue = load("queue_enqueue.lua")
+	// QueueDequeue is queue_dequeue.lua: promote due delayed jobs, lease out the best ready job.
+	QueueDequeue = load("queue_dequeue.lua")
+	// QueueExtend is queue_extend.lua: extend a held lease.
+	QueueExtend = load("queue_extend.lua")
+	// QueueFinish is queue_finish.lua: ack, retry or bury a held job.
+	QueueFinish = load("queue_finish.lua")
+	// QueueReap is queue_reap.lua: return expired leases to the front of their priority.
+	QueueReap = load("queue_reap.lua")
+	// QueueStats is queue_stats.lua: a queue's depth by priority and its set sizes.
+	QueueStats = load("queue_stats.lua")
+	// QueueDead is queue_dead.lua: list dead jobs, or requeue one.
+	QueueDead = load("queue_dead.lua")
+	// QueueResult is queue_result.lua: read a finished job's result.
+	QueueResult = load("queue_result.lua")
 )
 
 // Name returns the script's file name.
