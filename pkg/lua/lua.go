@@ -96,6 +96,9 @@ func (s *Script) Run(ctx context.Context, c Scripter, keys []string, args ...any
 // IsNoScript reports whether err is the server's NOSCRIPT error: a Redis error reply whose error
 // code, the reply's first word, is NOSCRIPT. Network errors and other replies are not.
 func IsNoScript(err error) bool {
+	if err == nil {
+		return false
+	}
 	var rerr redis.Error
 	if !errors.As(err, &rerr) {
 		return false

@@ -62,20 +62,17 @@ local refused_wait = nil
 for c = first_cost, #ARGV do
   local n = tonumber(ARGV[c])
   local ok, wait = true, 0
-  local new, after, kept = {}, {}, {}
   for i = 1, nl do
     local l = lim[i]
     local bt, br = l.tat, l.rem
     if bt < now then bt, br = now, 0 end
+    l.bt, l.br = bt, br
     local q, r = divmod(n * l.p, l.r)
     local nt, nr = bt + q, br + r
     if nr >= l.r then nt, nr = nt + 1, nr - l.r end
-    local ahead = (nt - now) * l.r + nr -- how far the new TAT lies ahead of now, scaled
-    local held = (bt - now) * l.r + br  -- what is already spoken for
-    kept[i] = {math.max(0, (divmod(l.cap - held, l.p))), ceil_div(held, l.r)}
+    local ahead = (nt - now) * l.r + nr
     if ahead <= l.cap then
-      new[i] = {nt, nr}
-      after[i] = {(divmod(l.cap - ahead, l.p)), ceil_div(ahead, l.r)}
+      l.nt, l.nr, l.ahead = nt, nr, ahead
     else
       ok = false
       local lwait = ceil_div(ahead - l.cap, l.r)
@@ -90,28 +87,35 @@ for c = first_cost, #ARGV do
     ok = false
     if refused_wait > wait then wait = refused_wait end
   end
-  -- A refused take charges no bucket, so each reports its state as it stands.
   local remaining, reset = -1, 0
   for i = 1, nl do
-    local v = kept[i]
-    if ok then v = after[i] end
-    if remaining < 0 or v[1] < remaining then remaining = v[1] end
-    if v[2] > reset then reset = v[2] end
+    local l = lim[i]
+    local rem, rst
+    if ok then
+      rem, rst = (divmod(l.cap - l.ahead, l.p)), ceil_div(l.ahead, l.r)
+    else
+      local held = (l.bt - now) * l.r + l.br
+      rem, rst = math.max(0, (divmod(l.cap - held, l.p))), ceil_div(held, l.r)
+    end
+    if remaining < 0 or rem < remaining then remaining = rem end
+    if rst > reset then reset = rst end
   end
   if blocked > now then remaining = 0 end
   if ok then
     for i = 1, nl do
-      lim[i].tat, lim[i].rem = new[i][1], new[i][2]
+      local l = lim[i]
+      l.tat, l.rem = l.nt, l.nr
     end
     changed = true
   else
     if wait == 0 then wait = 1 end
     refused_wait = refused_wait or wait
   end
-  out[#out + 1] = ok and 1 or 0
-  out[#out + 1] = remaining
-  out[#out + 1] = wait
-  out[#out + 1] = reset
+  local o = #out
+  out[o + 1] = ok and 1 or 0
+  out[o + 2] = remaining
+  out[o + 3] = wait
+  out[o + 4] = reset
 end
 
 if changed then

@@ -53,13 +53,25 @@ func (s *Store) Take(ctx context.Context, key string, limits []store.Limit, n in
 	}
 	cb, busy := s.combiners[key]
 	if !busy {
+		// Nobody else is asking about this key: ask on our own goroutine, under our own context.
+		// Callers that arrive meanwhile queue, and a serving goroutine takes them in one call.
 		cb = &combiner{}
 		s.combiners[key] = cb
-		s.wg.Add(1)
-		go s.serve(key, cb, []*takeReq{req})
-	} else {
-		cb.pending = append(cb.pending, req)
+		s.mu.Unlock()
+		s.callAs(ctx, key, []*takeReq{req})
+		s.mu.Lock()
+		if len(cb.pending) == 0 {
+			delete(s.combiners, key)
+		} else {
+			batch := cb.pending[:min(len(cb.pending), maxBatch)]
+			cb.pending = append(cb.pending[:0:0], cb.pending[len(batch):]...)
+			s.wg.Add(1)
+			go s.serve(key, cb, batch)
+		}
+		s.mu.Unlock()
+		return req.d, req.err
 	}
+	cb.pending = append(cb.pending, req)
 	s.mu.Unlock()
 
 	select {
@@ -145,6 +157,18 @@ func sameLimits(a, b []store.Limit) bool {
 func (s *Store) call(key string, batch []*takeReq) {
 	ctx, cancel := s.batchContext(batch)
 	defer cancel()
+	s.run(ctx, context.Background(), key, batch) // each caller minds its own context
+}
+
+// callAs runs take.lua for a caller alone, bounded by its context and the store's timeout.
+func (s *Store) callAs(ctx context.Context, key string, batch []*takeReq) {
+	octx, cancel := s.opContext(ctx)
+	defer cancel()
+	s.run(octx, ctx, key, batch)
+}
+
+// run runs take.lua once on ctx and answers the batch; errors are judged against caller.
+func (s *Store) run(ctx, caller context.Context, key string, batch []*takeReq) {
 	limits := batch[0].limits
 	args := make([]any, 0, 3+3*len(limits)+len(batch))
 	args = append(args, s.nowArg(), len(limits))
@@ -160,7 +184,7 @@ func (s *Store) call(key string, batch []*takeReq) {
 	if err == nil {
 		out, err = ints(v, 4*len(batch))
 	}
-	err = s.wrap(context.Background(), err) // each caller minds its own context
+	err = s.wrap(caller, err)
 	for i, r := range batch {
 		if err != nil {
 			r.err = err
