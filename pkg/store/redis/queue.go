@@ -46,14 +46,25 @@ func (s *Store) Enqueue(ctx context.Context, name string, p store.QueuePolicy, n
 	if err := s.check(ctx, name); err != nil {
 		return "", false, err
 	}
+	keys, args := s.enqueueCall(name, p, nj)
+	v, err := s.runQueue(ctx, lua.QueueEnqueue, keys, args...)
+	return s.enqueueReply(ctx, name, nj, v, err)
+}
+
+// enqueueCall is queue_enqueue.lua's keys and arguments for one job.
+func (s *Store) enqueueCall(name string, p store.QueuePolicy, nj store.NewJob) ([]string, []any) {
 	idem := 0
 	if nj.IdempotencyKey != "" {
 		idem = 1
 	}
 	keys := append(s.queueKeys(name, qReady, qMeta, qPayload, qDelayed, qInflight, qDepth, qCounters, qWake),
 		s.idemKey(name, nj.IdempotencyKey))
-	v, err := s.runQueue(ctx, lua.QueueEnqueue, keys, s.nowArg(), nj.ID, idSuffix(), nj.Priority,
-		min(ceilMicros(nj.Delay), maxDelay), idem, p.IdempotencyTTL.Microseconds(), p.MaxLen, nj.Payload, wakeMarkers)
+	return keys, []any{s.nowArg(), nj.ID, idSuffix(), nj.Priority,
+		min(ceilMicros(nj.Delay), maxDelay), idem, p.IdempotencyTTL.Microseconds(), p.MaxLen, nj.Payload, wakeMarkers}
+}
+
+// enqueueReply reads queue_enqueue.lua's answer.
+func (s *Store) enqueueReply(ctx context.Context, name string, nj store.NewJob, v any, err error) (string, bool, error) {
 	if err != nil {
 		switch code, rest := replyCode(err); code {
 		case "QUEUEFULL":
