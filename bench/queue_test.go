@@ -1,0 +1,304 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/weir-go/weir/pkg/queue"
+	"github.com/weir-go/weir/pkg/store"
+	weirredis "github.com/weir-go/weir/pkg/store/redis"
+)
+
+const (
+	// queueBatch is how many jobs one op of BenchmarkQueueEnqueueBatch enqueues.
+	queueBatch = 100
+	// queueWorkers is the concurrency of the consuming side: weir's Dequeue+Ack goroutines and
+	// asynq.Config.Concurrency alike.
+	queueWorkers = 8
+	// queueFillers is how many goroutines pre-fill a queue before the clock starts.
+	queueFillers = 32
+	// queueLease is weir's lease; asynq's is its own default (30 s as well).
+	queueLease = 30 * time.Second
+	// asynqTaskType is the type of every asynq task.
+	asynqTaskType = "bench"
+)
+
+var (
+	// queuePayload is every job's payload on both sides: 100 bytes.
+	queuePayload = bytes.Repeat([]byte("0123456789"), 10)
+	// queuePolicy lifts MaxLen far above anything a benchmark enqueues (asynq has no bound), and
+	// keeps results briefly: the keys are deleted afterwards anyway.
+	queuePolicy = store.QueuePolicy{MaxLen: 100_000_000, ResultTTL: time.Minute}
+)
+
+// newWeirQueue returns the Redis store on a fresh client with a prefix of its own (deleted when
+// b ends, by newRedis), and the name of a queue in it.
+func newWeirQueue(b *testing.B) (*weirredis.Store, string) {
+	rdb, prefix := newRedis(b)
+	st, err := weirredis.New(rdb, weirredis.Options{Prefix: prefix})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	return st, "q"
+}
+
+// newAsynqQueue returns a fresh client (the same options as weir's), a unique asynq queue name,
+// and deletes that queue's keys when b ends: Inspector.DeleteQueue, then anything left under
+// "asynq:{<queue>}" (the daily stats counters), never anything else.
+func newAsynqQueue(b *testing.B) (*goredis.Client, string) {
+	rdb, prefix := newRedis(b) // prefix is unique per run; asynq keys live under asynq:{<queue>}
+	name := prefix
+	b.Cleanup(func() {
+		ctx := context.Background()
+		insp := asynq.NewInspectorFromRedisClient(rdb)
+		if err := insp.DeleteQueue(name, true); err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+			b.Errorf("asynq: deleting queue %s: %v", name, err)
+		}
+		deleteKeys(b, rdb, "asynq:{"+name+"}*")
+		rdb.SRem(ctx, "asynq:queues", name)
+	})
+	return rdb, name
+}
+
+func newWeirJob() store.NewJob { return store.NewJob{Payload: queuePayload} }
+
+func newAsynqTask() *asynq.Task { return asynq.NewTask(asynqTaskType, queuePayload) }
+
+// BenchmarkQueueEnqueue is one caller enqueueing one 100-byte job at a time: one script call
+// on each side.
+func BenchmarkQueueEnqueue(b *testing.B) {
+	ctx := context.Background()
+	b.Run("weir", func(b *testing.B) {
+		st, q := newWeirQueue(b)
+		if _, _, err := st.Enqueue(ctx, q, queuePolicy, newWeirJob()); err != nil { // warm-up
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := st.Enqueue(ctx, q, queuePolicy, newWeirJob()); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+	})
+	b.Run("asynq", func(b *testing.B) {
+		rdb, q := newAsynqQueue(b)
+		c := asynq.NewClientFromRedisClient(rdb)
+		if _, err := c.EnqueueContext(ctx, newAsynqTask(), asynq.Queue(q)); err != nil { // warm-up
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := c.EnqueueContext(ctx, newAsynqTask(), asynq.Queue(q)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+	})
+}
+
+// BenchmarkQueueEnqueueBatch is one caller enqueueing queueBatch jobs per op: weir through
+// queue.BatchEnqueuer (the Redis store pipelines the batch into one round trip); asynq has no
+// batch or pipelined enqueue in its client, so it enqueues them one after another.
+func BenchmarkQueueEnqueueBatch(b *testing.B) {
+	ctx := context.Background()
+	b.Run("weir", func(b *testing.B) {
+		st, q := newWeirQueue(b)
+		jobs := make([]store.NewJob, queueBatch)
+		for i := range jobs {
+			jobs[i] = newWeirJob()
+		}
+		enqueue := func() error {
+			for _, nj := range jobs {
+				if _, _, err := st.Enqueue(ctx, q, queuePolicy, nj); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		if be, ok := any(st).(queue.BatchEnqueuer); ok {
+			enqueue = func() error {
+				res, err := be.EnqueueBatch(ctx, q, queuePolicy, jobs)
+				if err != nil {
+					return err
+				}
+				for _, r := range res {
+					if r.Err != nil {
+						return r.Err
+					}
+				}
+				return nil
+			}
+		} else {
+			b.Log("the Redis store does not implement queue.BatchEnqueuer: enqueueing in a loop")
+		}
+		if err := enqueue(); err != nil { // warm-up
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := enqueue(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N*queueBatch)/b.Elapsed().Seconds(), "jobs/s")
+	})
+	b.Run("asynq", func(b *testing.B) {
+		rdb, q := newAsynqQueue(b)
+		c := asynq.NewClientFromRedisClient(rdb)
+		enqueue := func() error {
+			for range queueBatch {
+				if _, err := c.EnqueueContext(ctx, newAsynqTask(), asynq.Queue(q)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		if err := enqueue(); err != nil { // warm-up
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := enqueue(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N*queueBatch)/b.Elapsed().Seconds(), "jobs/s")
+	})
+}
+
+// BenchmarkQueueDequeueAck pre-fills b.N jobs with the clock stopped, then times queueWorkers
+// consumers taking and finishing every one of them: one op is one job dequeued and acked.
+// weir: queueWorkers goroutines calling the store's Dequeue then Ack. asynq: an asynq.Server with
+// Concurrency queueWorkers and a no-op handler, timed from Start until the handler has seen every
+// job (the acks of the last ≤ queueWorkers jobs may still be on their way; Shutdown, untimed,
+// waits for them, and the queue is then checked to be empty).
+func BenchmarkQueueDequeueAck(b *testing.B) {
+	ctx := context.Background()
+	b.Run("weir", func(b *testing.B) {
+		st, q := newWeirQueue(b)
+		fill(b, b.N, func() error {
+			_, _, err := st.Enqueue(ctx, q, queuePolicy, newWeirJob())
+			return err
+		})
+		b.ReportAllocs()
+		b.ResetTimer()
+		var left atomic.Int64
+		left.Store(int64(b.N))
+		errs := make([]error, queueWorkers)
+		var wg sync.WaitGroup
+		for w := range queueWorkers {
+			wg.Go(func() {
+				for left.Add(-1) >= 0 {
+					l, ok, err := st.Dequeue(ctx, q, queueLease)
+					if err == nil && !ok {
+						err = errors.New("weir: queue empty before every job was taken")
+					}
+					if err == nil {
+						err = st.Ack(ctx, q, queuePolicy, l.ID, l.Token, nil)
+					}
+					if err != nil {
+						errs[w] = err
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		b.StopTimer()
+		if err := errors.Join(errs...); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+		stats, err := st.QueueStats(ctx, q)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if ready := sum(stats.Ready); ready != 0 || stats.InFlight != 0 {
+			b.Fatalf("weir: %d ready and %d in flight left after the run", ready, stats.InFlight)
+		}
+	})
+	b.Run("asynq", func(b *testing.B) {
+		rdb, q := newAsynqQueue(b)
+		c := asynq.NewClientFromRedisClient(rdb)
+		fill(b, b.N, func() error {
+			_, err := c.EnqueueContext(ctx, newAsynqTask(), asynq.Queue(q))
+			return err
+		})
+		var seen atomic.Int64
+		all := make(chan struct{})
+		handler := asynq.HandlerFunc(func(_ context.Context, t *asynq.Task) error {
+			if seen.Add(1) == int64(b.N) {
+				close(all)
+			}
+			return nil
+		})
+		srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
+			Concurrency: queueWorkers,
+			Queues:      map[string]int{q: 1},
+			LogLevel:    asynq.FatalLevel,
+		})
+		b.ReportAllocs()
+		b.ResetTimer()
+		if err := srv.Start(handler); err != nil {
+			b.Fatal(err)
+		}
+		select {
+		case <-all:
+		case <-time.After(time.Minute + time.Duration(b.N)*time.Millisecond):
+			b.Fatalf("asynq: only %d of %d jobs handled", seen.Load(), b.N)
+		}
+		b.StopTimer()
+		srv.Shutdown()
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+		info, err := asynq.NewInspectorFromRedisClient(rdb).GetQueueInfo(q)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if info.Pending != 0 || info.Active != 0 || info.Retry != 0 {
+			b.Fatalf("asynq: %d pending, %d active, %d retry left after the run", info.Pending, info.Active, info.Retry)
+		}
+	})
+}
+
+// fill runs enqueue n times from queueFillers goroutines, with the clock stopped.
+func fill(b *testing.B, n int, enqueue func() error) {
+	b.Helper()
+	b.StopTimer()
+	defer b.StartTimer()
+	var left atomic.Int64
+	left.Store(int64(n))
+	errs := make([]error, queueFillers)
+	var wg sync.WaitGroup
+	for i := range queueFillers {
+		wg.Go(func() {
+			for left.Add(-1) >= 0 {
+				if err := enqueue(); err != nil {
+					errs[i] = fmt.Errorf("pre-filling: %w", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func sum(m map[int]int) (n int) {
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
