@@ -62,6 +62,25 @@ func (s grantStamper) Take(ctx context.Context, key string, limits []store.Limit
 	return d, err
 }
 
+// TakeOrdered notes each admitted caller's bracket, finding the callers' contexts as the waiting
+// line passes them (store.WithCallers): one call decides for several callers.
+func (s grantStamper) TakeOrdered(ctx context.Context, key string, limits []store.Limit, costs []int64) ([]store.Decision, error) {
+	asked := time.Now().UnixNano()
+	ds, err := s.Store.TakeOrdered(ctx, key, limits, costs)
+	granted := time.Now().UnixNano()
+	callers := store.Callers(ctx)
+	for i, d := range ds {
+		if !d.Allowed || i >= len(callers) {
+			continue
+		}
+		if g, ok := callers[i].Value(grantKey{}).(*grant); ok {
+			g.asked.Store(asked)
+			g.granted.Store(granted)
+		}
+	}
+	return ds, err
+}
+
 // Stamp returns a RoundTripper that stamps SentHeader on each request, and AskedHeader,
 // GrantedHeader and GrantHeader when the request's context carries a grant that was noted, then
 // hands the request to next.

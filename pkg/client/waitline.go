@@ -136,10 +136,11 @@ func (l *waitLine) dispatch(delay time.Duration) {
 		l.mu.Unlock()
 
 		costs := make([]int64, len(batch))
+		callers := make([]context.Context, len(batch))
 		for i, w := range batch {
-			costs[i] = w.cost
+			costs[i], callers[i] = w.cost, w.ctx
 		}
-		ds, err := l.st.TakeOrdered(batch[0].ctx, l.key, l.limits, costs)
+		ds, err := l.st.TakeOrdered(store.WithCallers(batch[0].ctx, callers), l.key, l.limits, costs)
 		delay = 0
 		l.mu.Lock()
 		for i, w := range batch {

@@ -66,3 +66,18 @@ type Breakers interface {
 	// up still reads as open with RetryAfter 0 until someone acquires).
 	BreakerStatus(ctx context.Context, name string, p BreakerPolicy) (BreakerStatus, error)
 }
+
+type callersKey struct{}
+
+// WithCallers returns ctx carrying the contexts of the callers that a TakeOrdered call decides
+// for, one per cost, in order. A store wrapper that attributes decisions to callers (tracing,
+// metrics, tests that stamp each grant) reads them with Callers; stores ignore them.
+func WithCallers(ctx context.Context, callers []context.Context) context.Context {
+	return context.WithValue(ctx, callersKey{}, callers)
+}
+
+// Callers returns the contexts WithCallers put in ctx, or nil.
+func Callers(ctx context.Context) []context.Context {
+	c, _ := ctx.Value(callersKey{}).([]context.Context)
+	return c
+}
