@@ -101,7 +101,13 @@ func TestLocalShareIsRequiredForFallback(t *testing.T) {
 
 func TestACallersShortDeadlineDoesNotTakeTheStoreAway(t *testing.T) {
 	u := newUpstream(t, nil)
-	_, st := redisStore(t)
+	// The store's own timeouts at their defaults: only the callers' deadlines are short.
+	mr := miniredis.RunT(t)
+	rdb := goredis.NewClient(&goredis.Options{Addr: mr.Addr(), ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = rdb.Close() })
+	st, err := weirredis.New(rdb, weirredis.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
 	c := newClient(t, client.Config{Name: "short", Store: st, Limits: []store.Limit{store.PerSecond(100)}})
 	for range 20 {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Microsecond)
