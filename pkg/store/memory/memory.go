@@ -113,7 +113,7 @@ func (s *Store) Take(ctx context.Context, key string, limits []store.Limit, n in
 	}
 	if e == nil {
 		// Validate before creating anything, so bad input leaves no trace.
-		if err := validateCost(key, limits, n); err != nil {
+		if err := store.ValidateCost(key, limits, n); err != nil {
 			return store.Decision{Allowed: false, RetryAfter: store.Never}, err
 		}
 		e = &entry{buckets: make([]bucket, 0, len(limits))}
@@ -121,19 +121,6 @@ func (s *Store) Take(ctx context.Context, key string, limits []store.Limit, n in
 	}
 	sh.lastKey, sh.last = key, e
 	return e.take(key, limits, n, now, 0)
-}
-
-// validateCost checks the limits and that n can ever fit.
-func validateCost(key string, limits []store.Limit, n int64) error {
-	for _, l := range limits {
-		if err := l.Validate(); err != nil {
-			return fmt.Errorf("key %q: %w", key, err)
-		}
-		if n > l.EffectiveBurst() {
-			return fmt.Errorf("%w: key %q: cost %d exceeds the burst of %s", store.ErrNeverAllowed, key, n, l)
-		}
-	}
-	return nil
 }
 
 // take decides against every limit and commits only when all agree. Buckets are found by their
@@ -147,7 +134,7 @@ func (e *entry) take(key string, limits []store.Limit, n, now int64, refusedBefo
 	for _, l := range limits {
 		i := e.find(l)
 		if i < 0 {
-			if err := validateCost(key, []store.Limit{l}, n); err != nil {
+			if err := store.ValidateCost(key, []store.Limit{l}, n); err != nil {
 				return store.Decision{RetryAfter: store.Never}, err
 			}
 			e.buckets = append(e.buckets, newBucket(l))

@@ -89,7 +89,7 @@ func (q *queue) signal() {
 // Enqueue implements store.Queues.
 func (s *Store) Enqueue(ctx context.Context, name string, p store.QueuePolicy, nj store.NewJob) (string, bool, error) {
 	p = p.WithDefaults()
-	if err := validateEnqueue(p, nj); err != nil {
+	if err := store.ValidateJob(p, nj); err != nil {
 		return "", false, err
 	}
 	q, now, err := s.lockQueue(ctx, name)
@@ -127,21 +127,6 @@ func (s *Store) Enqueue(ctx context.Context, name string, p store.QueuePolicy, n
 	}
 	q.signal()
 	return id, false, nil
-}
-
-func validateEnqueue(p store.QueuePolicy, nj store.NewJob) error {
-	if err := p.Validate(); err != nil {
-		return err
-	}
-	switch {
-	case nj.Priority < 0 || nj.Priority > store.MaxPriority:
-		return fmt.Errorf("%w: job priority must be in [0, %d], got %d", store.ErrInvalid, store.MaxPriority, nj.Priority)
-	case len(nj.Payload) > p.MaxPayload:
-		return fmt.Errorf("%w: job payload of %d bytes exceeds MaxPayload %d", store.ErrInvalid, len(nj.Payload), p.MaxPayload)
-	case nj.Delay < 0:
-		return fmt.Errorf("%w: job delay must be ≥ 0, got %v", store.ErrInvalid, nj.Delay)
-	}
-	return nil
 }
 
 func ceilMicrosOf(d time.Duration) int64 { return int64((d + time.Microsecond - 1) / time.Microsecond) }

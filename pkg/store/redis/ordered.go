@@ -2,7 +2,6 @@ package redis
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/weir-go/weir/pkg/lua"
@@ -15,16 +14,8 @@ func (s *Store) TakeOrdered(ctx context.Context, key string, limits []store.Limi
 	if err := s.check(ctx, key); err != nil {
 		return nil, err
 	}
-	if len(limits) == 0 {
-		return nil, fmt.Errorf("%w: key %q: no limits given", store.ErrInvalid, key)
-	}
-	for _, n := range costs {
-		if n < 0 {
-			return nil, fmt.Errorf("%w: key %q: cost must be ≥ 0, got %d", store.ErrInvalid, key, n)
-		}
-		if err := validateCost(key, limits, n); err != nil {
-			return nil, err
-		}
+	if err := store.ValidateTakes(key, limits, costs); err != nil {
+		return nil, err
 	}
 	if len(costs) == 0 {
 		return nil, nil

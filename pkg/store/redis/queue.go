@@ -40,7 +40,7 @@ const (
 // Enqueue implements store.Queues.
 func (s *Store) Enqueue(ctx context.Context, name string, p store.QueuePolicy, nj store.NewJob) (string, bool, error) {
 	p = p.WithDefaults()
-	if err := validateEnqueue(p, nj); err != nil {
+	if err := store.ValidateJob(p, nj); err != nil {
 		return "", false, err
 	}
 	if err := s.check(ctx, name); err != nil {
@@ -79,22 +79,6 @@ func (s *Store) enqueueReply(ctx context.Context, name string, nj store.NewJob, 
 		return "", false, err
 	}
 	return f[0], f[1] == "1", nil
-}
-
-// validateEnqueue checks a job as the memory store does, with the same errors.
-func validateEnqueue(p store.QueuePolicy, nj store.NewJob) error {
-	if err := p.Validate(); err != nil {
-		return err
-	}
-	switch {
-	case nj.Priority < 0 || nj.Priority > store.MaxPriority:
-		return fmt.Errorf("%w: job priority must be in [0, %d], got %d", store.ErrInvalid, store.MaxPriority, nj.Priority)
-	case len(nj.Payload) > p.MaxPayload:
-		return fmt.Errorf("%w: job payload of %d bytes exceeds MaxPayload %d", store.ErrInvalid, len(nj.Payload), p.MaxPayload)
-	case nj.Delay < 0:
-		return fmt.Errorf("%w: job delay must be ≥ 0, got %v", store.ErrInvalid, nj.Delay)
-	}
-	return nil
 }
 
 // idSuffix makes assigned ids unique beyond the queue's sequence, which starts again if the

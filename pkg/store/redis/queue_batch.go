@@ -26,7 +26,7 @@ func (s *Store) EnqueueBatch(ctx context.Context, name string, p store.QueuePoli
 	defer cancel()
 	_, err := s.rdb.Pipelined(octx, func(pipe goredis.Pipeliner) error {
 		for i, nj := range jobs {
-			if err := validateEnqueue(p, nj); err != nil {
+			if err := store.ValidateJob(p, nj); err != nil {
 				out[i].Err = err
 				continue
 			}

@@ -42,7 +42,7 @@ func (s *Store) Take(ctx context.Context, key string, limits []store.Limit, n in
 	if n < 0 {
 		return store.Decision{}, fmt.Errorf("%w: key %q: cost must be ≥ 0, got %d", store.ErrInvalid, key, n)
 	}
-	if err := validateCost(key, limits, n); err != nil {
+	if err := store.ValidateCost(key, limits, n); err != nil {
 		return store.Decision{RetryAfter: store.Never}, err
 	}
 	req := &takeReq{ctx: ctx, limits: limits, n: n, done: make(chan struct{})}
@@ -89,20 +89,6 @@ func (s *Store) Take(ctx context.Context, key string, limits []store.Limit, n in
 		s.mu.Unlock()
 		return store.Decision{}, callerDone(ctx)
 	}
-}
-
-// validateCost rejects, before any round trip, limits that cannot be enforced and a cost that no
-// script call could admit.
-func validateCost(key string, limits []store.Limit, n int64) error {
-	for _, l := range limits {
-		if err := l.Validate(); err != nil {
-			return fmt.Errorf("key %q: %w", key, err)
-		}
-		if n > l.EffectiveBurst() {
-			return fmt.Errorf("%w: key %q: cost %d exceeds the burst of %s", store.ErrNeverAllowed, key, n, l)
-		}
-	}
-	return nil
 }
 
 // serve decides batches for key until no caller waits, then retires the combiner.
