@@ -184,17 +184,28 @@ func (s *Store) Extend(ctx context.Context, name, id string, token int64, lease 
 	if lease <= 0 {
 		return time.Time{}, fmt.Errorf("%w: lease must be > 0, got %v", store.ErrInvalid, lease)
 	}
+	var deadline time.Time
+	err := s.withHeld(ctx, name, id, token, func(q *queue, j *qjob, now int64) {
+		j.deadline = now + ceilMicrosOf(lease)
+		deadline = time.UnixMicro(j.deadline)
+	})
+	return deadline, err
+}
+
+// withHeld runs fn on the in-flight job that token still holds, under the queues' lock; a stale
+// token is store.ErrLeaseLost.
+func (s *Store) withHeld(ctx context.Context, name, id string, token int64, fn func(q *queue, j *qjob, now int64)) error {
 	q, now, err := s.lockQueue(ctx, name)
 	if err != nil {
-		return time.Time{}, err
+		return err
 	}
 	defer s.queues.mu.Unlock()
 	j, err := q.held(id, token)
 	if err != nil {
-		return time.Time{}, err
+		return err
 	}
-	j.deadline = now + ceilMicrosOf(lease)
-	return time.UnixMicro(j.deadline), nil
+	fn(q, j, now)
+	return nil
 }
 
 // finish removes a held job and keeps its result.
@@ -249,26 +260,17 @@ func (s *Store) Ack(ctx context.Context, name string, p store.QueuePolicy, id st
 
 // Retry implements store.Queues.
 func (s *Store) Retry(ctx context.Context, name, id string, token int64, at time.Time, lastErr string) error {
-	q, now, err := s.lockQueue(ctx, name)
-	if err != nil {
-		return err
-	}
-	defer s.queues.mu.Unlock()
-	j, err := q.held(id, token)
-	if err != nil {
-		return err
-	}
-	delete(q.inflight, id)
-	j.LastError = lastErr
-	due := at.UnixMicro()
-	if due <= now {
-		heap.Push(&q.ready, j)
-	} else {
-		j.deadline = due
-		q.delayed[id] = j
-	}
-	q.signal()
-	return nil
+	return s.withHeld(ctx, name, id, token, func(q *queue, j *qjob, now int64) {
+		delete(q.inflight, id)
+		j.LastError = lastErr
+		if due := at.UnixMicro(); due > now {
+			j.deadline = due
+			q.delayed[id] = j
+		} else {
+			heap.Push(&q.ready, j)
+		}
+		q.signal()
+	})
 }
 
 // Bury implements store.Queues.
@@ -277,25 +279,17 @@ func (s *Store) Bury(ctx context.Context, name string, p store.QueuePolicy, id s
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	q, now, err := s.lockQueue(ctx, name)
-	if err != nil {
-		return err
-	}
-	defer s.queues.mu.Unlock()
-	j, err := q.held(id, token)
-	if err != nil {
-		return err
-	}
-	delete(q.inflight, id)
-	j.LastError, j.deadAt = reason, now
-	q.dead = append(q.dead, id)
-	q.results[id] = qresult{Result: store.Result{ID: id, Dead: true, Reason: reason, Attempts: j.Attempt},
-		token: token, expires: now + p.ResultTTL.Microseconds()}
-	for len(q.dead) > p.MaxDead {
-		delete(q.jobs, q.dead[0])
-		q.dead = q.dead[1:]
-	}
-	return nil
+	return s.withHeld(ctx, name, id, token, func(q *queue, j *qjob, now int64) {
+		delete(q.inflight, id)
+		j.LastError, j.deadAt = reason, now
+		q.dead = append(q.dead, id)
+		q.results[id] = qresult{Result: store.Result{ID: id, Dead: true, Reason: reason, Attempts: j.Attempt},
+			token: token, expires: now + p.ResultTTL.Microseconds()}
+		for len(q.dead) > p.MaxDead {
+			delete(q.jobs, q.dead[0])
+			q.dead = q.dead[1:]
+		}
+	})
 }
 
 // Reap implements store.Queues.

@@ -16,6 +16,7 @@ import (
 	"github.com/weir-go/weir/pkg/clock"
 	"github.com/weir-go/weir/pkg/store"
 	"github.com/weir-go/weir/pkg/store/memory"
+	weirredis "github.com/weir-go/weir/pkg/store/redis"
 )
 
 // diffSeeds are the differential test's fixed seeds: a failure names its seed and step, and the
@@ -36,23 +37,33 @@ const diffSteps = 1000
 // it lets keys expire exactly when the scripts' TTLs say, so that an expiry that forgets state
 // the memory store still holds shows up as a different decision.
 func TestDifferential(t *testing.T) {
+	eachDiffSetup(t, diffSeeds, storeStart, func(t *testing.T, seed uint64, clk *clock.Fake, s *weirredis.Store, setTime func(time.Time)) {
+		runDifferential(t, seed, clk, s, setTime)
+	})
+}
+
+// eachDiffSetup runs a differential test for every seed in both setups: ClockOverride, the fake
+// clock passed to the Redis store (on REDIS_URL when set, miniredis otherwise), and RedisTime,
+// the store on Redis TIME served by a miniredis whose time and TTLs follow the fake clock.
+func eachDiffSetup(t *testing.T, seeds []uint64, start time.Time,
+	run func(t *testing.T, seed uint64, clk *clock.Fake, s *weirredis.Store, setTime func(time.Time))) {
 	t.Run("ClockOverride", func(t *testing.T) {
-		for _, seed := range diffSeeds {
+		for _, seed := range seeds {
 			t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-				clk := clock.NewFake(storeStart)
-				runDifferential(t, seed, clk, newStore(t, clk), nil)
+				clk := clock.NewFake(start)
+				run(t, seed, clk, newStore(t, clk), nil)
 			})
 		}
 	})
 	t.Run("RedisTime", func(t *testing.T) {
-		for _, seed := range diffSeeds {
+		for _, seed := range seeds {
 			t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-				clk := clock.NewFake(storeStart)
+				clk := clock.NewFake(start)
 				mr := miniredis.RunT(t)
 				mr.SetTime(clk.Now())
 				mr.ClockTTL(true)
 				s := storeOn(t, miniClient(t, mr), nil)
-				runDifferential(t, seed, clk, s, func(now time.Time) { mr.SetTime(now) })
+				run(t, seed, clk, s, func(now time.Time) { mr.SetTime(now) })
 			})
 		}
 	})

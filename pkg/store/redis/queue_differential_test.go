@@ -9,11 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-
 	"github.com/weir-go/weir/pkg/clock"
 	"github.com/weir-go/weir/pkg/store"
 	"github.com/weir-go/weir/pkg/store/memory"
+	weirredis "github.com/weir-go/weir/pkg/store/redis"
 )
 
 // queueDiffSeeds are the queue differential test's fixed seeds; a failure names its seed and
@@ -32,25 +31,8 @@ const queueDiffSteps = 500
 // ClockOverride passes the fake clock to the Redis store; RedisTime leaves it on Redis TIME,
 // served by a miniredis whose time and TTLs follow the fake clock.
 func TestQueueDifferential(t *testing.T) {
-	t.Run("ClockOverride", func(t *testing.T) {
-		for _, seed := range queueDiffSeeds {
-			t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-				clk := clock.NewFake(queueStart)
-				runQueueDifferential(t, seed, clk, newStore(t, clk), nil)
-			})
-		}
-	})
-	t.Run("RedisTime", func(t *testing.T) {
-		for _, seed := range queueDiffSeeds {
-			t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-				clk := clock.NewFake(queueStart)
-				mr := miniredis.RunT(t)
-				mr.SetTime(clk.Now())
-				mr.ClockTTL(true)
-				s := storeOn(t, miniClient(t, mr), nil)
-				runQueueDifferential(t, seed, clk, s, func(now time.Time) { mr.SetTime(now) })
-			})
-		}
+	eachDiffSetup(t, queueDiffSeeds, queueStart, func(t *testing.T, seed uint64, clk *clock.Fake, s *weirredis.Store, setTime func(time.Time)) {
+		runQueueDifferential(t, seed, clk, s, setTime)
 	})
 }
 
