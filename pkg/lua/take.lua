@@ -1,82 +1,94 @@
 -- take.lua: GCRA over every limit of one key, all or nothing, for one or more takes in order.
 --
--- KEYS[1] -> the key's limiter hash: field "b" is the pause (µs) set by block.lua; for each
---            limit, fields "<requests>:<per_us>:<burst>:t" and ":r" hold its theoretical arrival
---            time in whole µs and the fraction of a µs in units of 1/requests.
+-- KEYS[1] -> the key's limiter hash: field "b" is the pause (µs) set by block.lua, field "x" the
+--            hash's expiry (µs) as last set by this script or block.lua; each limit keeps its
+--            theoretical arrival time in whole µs, and the fraction of a µs in units of
+--            1/requests, in two fields named by the caller
 -- ARGV[1] -> now in µs, or "0" to read Redis TIME (the one clock of the fleet)
 -- ARGV[2] -> L, the number of limits
--- ARGV[3 .. 2+3L] -> per limit: requests, per_us, burst (validated by the caller; burst ≥ 1)
--- ARGV[3+3L] -> "1" to refuse every take after the first refusal (a waiting line's order),
+-- ARGV[3 .. 2+5L] -> per limit: requests, per_us, burst (validated by the caller; burst ≥ 1), and
+--            the names of its two fields ("<requests>:<per_us>:<burst>:t" and ":r")
+-- ARGV[3+5L] -> "1" to refuse every take after the first refusal (a waiting line's order),
 --               "0" to decide each take on its own, in order, as successive calls would
--- ARGV[4+3L ..] -> the costs, one per take (each ≥ 0 and ≤ every burst)
+-- ARGV[4+5L ..] -> the costs, one per take (each ≥ 0 and ≤ every burst)
 -- returns -> for each take, four integers: allowed (1/0), remaining tokens, retry_after_us
 --            (0 when allowed), reset_after_us
 --
--- The hash expires once every bucket would be full again (an expiry is extended, never shortened,
--- so limits taken by other calls keep their state). Under a clock override (tests) the
--- expiry is at least ten minutes of real time, since the override's time need not pass at all.
+-- The hash expires between one and two seconds after every bucket would be full again and any
+-- pause is over. The expiry is moved (to two seconds past that point) only when the one recorded
+-- in "x" falls short of one second past it: a busy key costs one PEXPIRE a second, not one a
+-- take, and an expiry is never shortened, so limits taken by other calls keep their state. Under
+-- a clock override (tests) the expiry is at least ten minutes of real time, since the override's
+-- time need not pass at all.
+--
+-- Every rate-limit decision of the fleet runs this script, so it is kept lean: three calls
+-- (TIME, HMGET, HSET), no string building, and the per-limit state in one flat array. Lua
+-- numbers reach Redis as exact integers (they stay below 2^53), so no string.format either.
 
 local now = tonumber(ARGV[1])
 if now == 0 then
   local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  now = t[1] * 1000000 + t[2]
 end
-
+local floor = math.floor
 local nl = tonumber(ARGV[2])
-local ordered = ARGV[3 + 3 * nl] == '1'
-local first_cost = 4 + 3 * nl
+local ordered = ARGV[3 + 5 * nl] == '1'
+local first_cost = 4 + 5 * nl
 
 -- floor division and remainder that stay exact for integers below 2^53
 local function divmod(a, b)
-  local q = math.floor(a / b)
+  local q = floor(a / b)
   local r = a - q * b
   if r < 0 then q, r = q - 1, r + b elseif r >= b then q, r = q + 1, r - b end
   return q, r
 end
 
-local function ceil_div(a, b)
-  local q, r = divmod(a, b)
-  if r > 0 then q = q + 1 end
-  return q
+-- With one limit (the common case) its two field names, the fourth and fifth of its arguments,
+-- go straight into the calls, without a table to unpack.
+local ft1, fr1 = ARGV[5 * 1 + 1], ARGV[5 * 1 + 2]
+local vals
+if nl == 1 then
+  vals = redis.call('HMGET', KEYS[1], 'b', 'x', ft1, fr1)
+else
+  local f = {'b', 'x'}
+  for i = 1, nl do f[2 * i + 1], f[2 * i + 2] = ARGV[5 * i + 1], ARGV[5 * i + 2] end
+  vals = redis.call('HMGET', KEYS[1], unpack(f))
 end
-
-local fields = {'b'}
-local lim = {}
-for i = 1, nl do
-  local r, p, b = tonumber(ARGV[3 * i]), tonumber(ARGV[3 * i + 1]), tonumber(ARGV[3 * i + 2])
-  local id = ARGV[3 * i] .. ':' .. ARGV[3 * i + 1] .. ':' .. ARGV[3 * i + 2]
-  lim[i] = {r = r, p = p, cap = b * p, tf = id .. ':t', rf = id .. ':r'}
-  fields[#fields + 1] = lim[i].tf
-  fields[#fields + 1] = lim[i].rf
-end
-local vals = redis.call('HMGET', KEYS[1], unpack(fields))
 local blocked = tonumber(vals[1]) or 0
+local expires = tonumber(vals[2]) or 0
+
+-- S holds ten numbers per limit from s = 10(i-1): rate, period, capacity, TAT, fraction, then per
+-- take the bucket's base (TAT, fraction), the new TAT and fraction if admitted, and its lead.
+local S = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 for i = 1, nl do
-  lim[i].tat = tonumber(vals[2 * i]) or 0
-  lim[i].rem = tonumber(vals[2 * i + 1]) or 0
+  local a, s = 5 * i - 2, 10 * (i - 1)
+  local r, p = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  S[s + 1], S[s + 2], S[s + 3] = r, p, tonumber(ARGV[a + 2]) * p
+  S[s + 4], S[s + 5] = tonumber(vals[2 * i + 1]) or 0, tonumber(vals[2 * i + 2]) or 0
 end
 
-local out = {}
+local out, o = {}, 0
 local changed = false
 local refused_wait = nil
 for c = first_cost, #ARGV do
   local n = tonumber(ARGV[c])
   local ok, wait = true, 0
-  for i = 1, nl do
-    local l = lim[i]
-    local bt, br = l.tat, l.rem
+  for s = 0, 10 * nl - 1, 10 do
+    local r, p = S[s + 1], S[s + 2]
+    local bt, br = S[s + 4], S[s + 5]
     if bt < now then bt, br = now, 0 end
-    l.bt, l.br = bt, br
-    local q, r = divmod(n * l.p, l.r)
-    local nt, nr = bt + q, br + r
-    if nr >= l.r then nt, nr = nt + 1, nr - l.r end
-    local ahead = (nt - now) * l.r + nr
-    if ahead <= l.cap then
-      l.nt, l.nr, l.ahead = nt, nr, ahead
+    S[s + 6], S[s + 7] = bt, br
+    local q, rr = divmod(n * p, r)
+    local nt, nr = bt + q, br + rr
+    if nr >= r then nt, nr = nt + 1, nr - r end
+    local ahead = (nt - now) * r + nr
+    if ahead <= S[s + 3] then
+      S[s + 8], S[s + 9], S[s + 10] = nt, nr, ahead
     else
       ok = false
-      local lwait = ceil_div(ahead - l.cap, l.r)
-      if lwait > wait then wait = lwait end
+      local lw, m = divmod(ahead - S[s + 3], r)
+      if m > 0 then lw = lw + 1 end
+      if lw > wait then wait = lw end
     end
   end
   if blocked > now then
@@ -88,55 +100,60 @@ for c = first_cost, #ARGV do
     if refused_wait > wait then wait = refused_wait end
   end
   local remaining, reset = -1, 0
-  for i = 1, nl do
-    local l = lim[i]
-    local rem, rst
-    if ok then
-      rem, rst = (divmod(l.cap - l.ahead, l.p)), ceil_div(l.ahead, l.r)
-    else
-      local held = (l.bt - now) * l.r + l.br
-      rem, rst = math.max(0, (divmod(l.cap - held, l.p))), ceil_div(held, l.r)
-    end
+  for s = 0, 10 * nl - 1, 10 do
+    local r, p = S[s + 1], S[s + 2]
+    local held
+    if ok then held = S[s + 10] else held = (S[s + 6] - now) * r + S[s + 7] end
+    local rem = divmod(S[s + 3] - held, p)
+    if rem < 0 then rem = 0 end
+    local rst, m = divmod(held, r)
+    if m > 0 then rst = rst + 1 end
     if remaining < 0 or rem < remaining then remaining = rem end
     if rst > reset then reset = rst end
   end
   if blocked > now then remaining = 0 end
   if ok then
-    for i = 1, nl do
-      local l = lim[i]
-      l.tat, l.rem = l.nt, l.nr
+    for s = 0, 10 * nl - 1, 10 do
+      S[s + 4], S[s + 5] = S[s + 8], S[s + 9]
     end
     changed = true
   else
     if wait == 0 then wait = 1 end
     refused_wait = refused_wait or wait
   end
-  local o = #out
-  out[o + 1] = ok and 1 or 0
-  out[o + 2] = remaining
-  out[o + 3] = wait
-  out[o + 4] = reset
+  out[o + 1], out[o + 2], out[o + 3], out[o + 4] = ok and 1 or 0, remaining, wait, reset
+  o = o + 4
 end
 
 if changed then
-  local kv = {}
-  local keep = 0
-  for i = 1, nl do
-    local l = lim[i]
-    kv[#kv + 1] = l.tf
-    kv[#kv + 1] = string.format('%d', l.tat)
-    kv[#kv + 1] = l.rf
-    kv[#kv + 1] = string.format('%d', l.rem)
-    local ahead = l.tat - now + 1
+  local keep = blocked - now
+  for s = 0, 10 * nl - 1, 10 do
+    local ahead = S[s + 4] - now + 1
     if ahead > keep then keep = ahead end
   end
-  redis.call('HSET', KEYS[1], unpack(kv))
-  if blocked - now > keep then keep = blocked - now end
-  -- Idle keys expire once every bucket is full again: forgetting them then changes nothing.
-  -- Never shorten the expiry: a take under other limits (or a pause) may need the hash longer
-  -- than the limits of this call do.
-  local ttl = ceil_div(keep, 1000) + 1000
-  if ARGV[1] ~= '0' and ttl < 600000 then ttl = 600000 end
-  if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+  local ttl = 0
+  if expires < now + keep + 1000000 then
+    local q, m = divmod(keep, 1000)
+    if m > 0 then q = q + 1 end
+    ttl = q + 2000
+    if ARGV[1] ~= '0' and ttl < 600000 then ttl = 600000 end
+  end
+  if nl == 1 then
+    if ttl > 0 then
+      redis.call('HSET', KEYS[1], ft1, S[4], fr1, S[5], 'x', now + ttl * 1000)
+      redis.call('PEXPIRE', KEYS[1], ttl)
+    else
+      redis.call('HSET', KEYS[1], ft1, S[4], fr1, S[5])
+    end
+  else
+    local kv = {}
+    for i = 1, nl do
+      local s = 10 * (i - 1)
+      kv[4 * i - 3], kv[4 * i - 2], kv[4 * i - 1], kv[4 * i] = ARGV[5 * i + 1], S[s + 4], ARGV[5 * i + 2], S[s + 5]
+    end
+    if ttl > 0 then kv[4 * nl + 1], kv[4 * nl + 2] = 'x', now + ttl * 1000 end
+    redis.call('HSET', KEYS[1], unpack(kv))
+    if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
+  end
 end
 return out

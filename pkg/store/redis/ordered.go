@@ -20,15 +20,7 @@ func (s *Store) TakeOrdered(ctx context.Context, key string, limits []store.Limi
 	if len(costs) == 0 {
 		return nil, nil
 	}
-	args := make([]any, 0, 3+3*len(limits)+len(costs))
-	args = append(args, s.nowArg(), len(limits))
-	for _, l := range limits {
-		args = append(args, l.Requests, l.PerMicros(), l.EffectiveBurst())
-	}
-	args = append(args, 1)
-	for _, n := range costs {
-		args = append(args, n)
-	}
+	args := s.takeArgs(limits, true, len(costs), func(i int) int64 { return costs[i] })
 	octx, cancel := s.opContext(ctx)
 	defer cancel()
 	v, err := lua.Take.Run(octx, s.rdb, []string{s.limiterKey(key)}, args...).Result()

@@ -49,6 +49,7 @@ type Store struct {
 
 	mu        sync.Mutex
 	combiners map[string]*combiner
+	args      argCache
 	wg        sync.WaitGroup
 	closed    atomic.Bool
 }

@@ -45,7 +45,7 @@ func (s *Store) Take(ctx context.Context, key string, limits []store.Limit, n in
 	if err := store.ValidateCost(key, limits, n); err != nil {
 		return store.Decision{RetryAfter: store.Never}, err
 	}
-	req := &takeReq{ctx: ctx, limits: limits, n: n, done: make(chan struct{})}
+	req := &takeReq{ctx: ctx, limits: limits, n: n}
 	s.mu.Lock()
 	if s.closed.Load() {
 		s.mu.Unlock()
@@ -71,6 +71,7 @@ func (s *Store) Take(ctx context.Context, key string, limits []store.Limit, n in
 		s.mu.Unlock()
 		return req.d, req.err
 	}
+	req.done = make(chan struct{}) // only a caller that waits in line needs to be told
 	cb.pending = append(cb.pending, req)
 	s.mu.Unlock()
 
@@ -155,16 +156,7 @@ func (s *Store) callAs(ctx context.Context, key string, batch []*takeReq) {
 
 // run runs take.lua once on ctx and answers the batch; errors are judged against caller.
 func (s *Store) run(ctx, caller context.Context, key string, batch []*takeReq) {
-	limits := batch[0].limits
-	args := make([]any, 0, 3+3*len(limits)+len(batch))
-	args = append(args, s.nowArg(), len(limits))
-	for _, l := range limits {
-		args = append(args, l.Requests, l.PerMicros(), l.EffectiveBurst())
-	}
-	args = append(args, 0)
-	for _, r := range batch {
-		args = append(args, r.n)
-	}
+	args := s.takeArgs(batch[0].limits, false, len(batch), func(i int) int64 { return batch[i].n })
 	v, err := lua.Take.Run(ctx, s.rdb, []string{s.limiterKey(key)}, args...).Result()
 	var out []int64
 	if err == nil {
@@ -182,7 +174,9 @@ func (s *Store) run(ctx, caller context.Context, key string, batch []*takeReq) {
 				ResetAfter: time.Duration(out[4*i+3]) * time.Microsecond,
 			}
 		}
-		close(r.done)
+		if r.done != nil {
+			close(r.done)
+		}
 	}
 }
 
