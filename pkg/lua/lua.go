@@ -49,6 +49,12 @@ var (
 	Take = load("take.lua")
 	// Block is block.lua: a pause on a key.
 	Block = load("block.lua")
+	// Learn is learn.lua: a key's learned paces, from what a server said.
+	Learn = load("learn.lua")
+	// Backoff is backoff.lua: a rejection without quota cuts a key's request pace and pauses it.
+	Backoff = load("backoff.lua")
+	// Learned is learned.lua: read a key's learned paces and pause.
+	Learned = load("learned.lua")
 	// Breaker is breaker.lua: a circuit breaker's transitions.
 	Breaker = load("breaker.lua")
 	// QueueEnqueue is queue_enqueue.lua: add a job, or find the one its idempotency key names.

@@ -1,7 +1,8 @@
 -- take.lua: GCRA over every limit of one key, all or nothing, for one or more takes in order.
 --
 -- KEYS[1] -> the key's limiter hash: field "b" is the pause (µs) set by block.lua, field "x" the
---            hash's expiry (µs) as last set by this script or block.lua; each limit keeps its
+--            hash's expiry (µs) as last set by this script or block.lua, field "L" the learned
+--            paces (see learn.lua: honoured here, charged, and recovered); each limit keeps its
 --            theoretical arrival time in whole µs, and the fraction of a µs in units of
 --            1/requests, in two fields named by the caller
 -- ARGV[1] -> now in µs, or "0" to read Redis TIME (the one clock of the fleet)
@@ -11,8 +12,9 @@
 -- ARGV[3+5L] -> "1" to refuse every take after the first refusal (a waiting line's order),
 --               "0" to decide each take on its own, in order, as successive calls would
 -- ARGV[4+5L ..] -> the costs, one per take (each ≥ 0 and ≤ every burst)
--- returns -> for each take, four integers: allowed (1/0), remaining tokens, retry_after_us
---            (0 when allowed), reset_after_us
+-- returns -> for each take, five integers: allowed (1/0), remaining tokens, retry_after_us
+--            (0 when allowed), reset_after_us, and the request pace's interval in µs after the
+--            take (0 when no pace is in force)
 --
 -- The hash expires between one and two seconds after every bucket would be full again and any
 -- pause is over. The expiry is moved (to two seconds past that point) only when the one recorded
@@ -30,7 +32,7 @@ if now == 0 then
   local t = redis.call('TIME')
   now = t[1] * 1000000 + t[2]
 end
-local floor = math.floor
+local floor, ceil = math.floor, math.ceil
 local nl = tonumber(ARGV[2])
 local ordered = ARGV[3 + 5 * nl] == '1'
 local first_cost = 4 + 5 * nl
@@ -48,14 +50,24 @@ end
 local ft1, fr1 = ARGV[5 * 1 + 1], ARGV[5 * 1 + 2]
 local vals
 if nl == 1 then
-  vals = redis.call('HMGET', KEYS[1], 'b', 'x', ft1, fr1)
+  vals = redis.call('HMGET', KEYS[1], 'b', 'x', 'L', ft1, fr1)
 else
-  local f = {'b', 'x'}
-  for i = 1, nl do f[2 * i + 1], f[2 * i + 2] = ARGV[5 * i + 1], ARGV[5 * i + 2] end
+  local f = {'b', 'x', 'L'}
+  for i = 1, nl do f[2 * i + 2], f[2 * i + 3] = ARGV[5 * i + 1], ARGV[5 * i + 2] end
   vals = redis.call('HMGET', KEYS[1], unpack(f))
 end
 local blocked = tonumber(vals[1]) or 0
 local expires = tonumber(vals[2]) or 0
+
+-- The learned paces, when a server said something (the field's layout is learn.lua's): L[1..4]
+-- the request pace (interval µs, burst, until µs or 0, TAT), L[5..8] the unit pace, then the
+-- recovering rate and its step (per µs), the last cut (µs), takes admitted since, and cuts.
+local L, PT = nil, nil
+if vals[3] then
+  L, PT = {}, {0, 0, 0, 0, 0, 0, 0, 0}
+  for w in string.gmatch(vals[3], '%S+') do L[#L + 1] = tonumber(w) end
+end
+local function active(j) return L[j + 1] > 0 and (L[j + 3] == 0 or now < L[j + 3]) end
 
 -- S holds ten numbers per limit from s = 10(i-1): rate, period, capacity, TAT, fraction, then per
 -- take the bucket's base (TAT, fraction), the new TAT and fraction if admitted, and its lead.
@@ -64,7 +76,7 @@ for i = 1, nl do
   local a, s = 5 * i - 2, 10 * (i - 1)
   local r, p = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
   S[s + 1], S[s + 2], S[s + 3] = r, p, tonumber(ARGV[a + 2]) * p
-  S[s + 4], S[s + 5] = tonumber(vals[2 * i + 1]) or 0, tonumber(vals[2 * i + 2]) or 0
+  S[s + 4], S[s + 5] = tonumber(vals[2 * i + 2]) or 0, tonumber(vals[2 * i + 3]) or 0
 end
 
 local out, o = {}, 0
@@ -91,6 +103,30 @@ for c = first_cost, #ARGV do
       if lw > wait then wait = lw end
     end
   end
+  -- The paces: plain GCRA in whole µs, the request pace charged one per take, the unit pace
+  -- the take's cost; the tokens they leave count in remaining.
+  local prem = -1
+  if L then
+    for j = 0, 4, 4 do
+      if active(j) then
+        local iv, c = L[j + 1], n
+        if j == 0 and n > 0 then c = 1 end
+        local base = L[j + 4]
+        if base < now then base = now end
+        local tat = base + c * iv
+        local room = L[j + 2] * iv - (tat - now)
+        if room < 0 then
+          ok = false
+          if -room > wait then wait = -room end
+          room = L[j + 2] * iv - (base - now)
+        end
+        PT[j + 4] = tat
+        local rem = floor(room / iv)
+        if rem < 0 then rem = 0 end
+        if prem < 0 or rem < prem then prem = rem end
+      end
+    end
+  end
   if blocked > now then
     ok = false
     if blocked - now > wait then wait = blocked - now end
@@ -99,7 +135,7 @@ for c = first_cost, #ARGV do
     ok = false
     if refused_wait > wait then wait = refused_wait end
   end
-  local remaining, reset = -1, 0
+  local remaining, reset = prem, 0
   for s = 0, 10 * nl - 1, 10 do
     local r, p = S[s + 1], S[s + 2]
     local held
@@ -117,12 +153,35 @@ for c = first_cost, #ARGV do
       S[s + 4], S[s + 5] = S[s + 8], S[s + 9]
     end
     changed = true
+    if L then
+      if active(0) then
+        L[4] = PT[4]
+        if L[3] == 0 and L[10] > 0 then
+          -- Additive recovery, ended once back at the strictest configured limit.
+          L[9] = L[9] + L[10]
+          local ceiling = 0
+          for s = 0, 10 * nl - 1, 10 do
+            local iv = ceil(S[s + 2] / S[s + 1])
+            if iv > ceiling then ceiling = iv end
+          end
+          if L[9] * ceiling >= 1 - 1e-9 then
+            L[1], L[2], L[4] = 0, 0, 0
+          else
+            L[1] = ceil(1 / L[9])
+          end
+        end
+      end
+      if active(4) then L[8] = PT[8] end
+      if L[11] > 0 then L[12] = L[12] + 1 end
+    end
   else
     if wait == 0 then wait = 1 end
     refused_wait = refused_wait or wait
   end
-  out[o + 1], out[o + 2], out[o + 3], out[o + 4] = ok and 1 or 0, remaining, wait, reset
-  o = o + 4
+  local paced = 0
+  if L and active(0) then paced = L[1] end
+  out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5] = ok and 1 or 0, remaining, wait, reset, paced
+  o = o + 5
 end
 
 if changed then
@@ -131,6 +190,12 @@ if changed then
     local ahead = S[s + 4] - now + 1
     if ahead > keep then keep = ahead end
   end
+  if L then
+    -- The learned state lasts while a pace is in force and a minute past the last cut.
+    for _, t in ipairs({L[3], L[4], L[7], L[8], L[11] + 60000000}) do
+      if t - now > keep then keep = t - now end
+    end
+  end
   local ttl = 0
   if expires < now + keep + 1000000 then
     local q, m = divmod(keep, 1000)
@@ -138,7 +203,7 @@ if changed then
     ttl = q + 2000
     if ARGV[1] ~= '0' and ttl < 600000 then ttl = 600000 end
   end
-  if nl == 1 then
+  if nl == 1 and not L then
     if ttl > 0 then
       redis.call('HSET', KEYS[1], ft1, S[4], fr1, S[5], 'x', now + ttl * 1000)
       redis.call('PEXPIRE', KEYS[1], ttl)
@@ -151,7 +216,10 @@ if changed then
       local s = 10 * (i - 1)
       kv[4 * i - 3], kv[4 * i - 2], kv[4 * i - 1], kv[4 * i] = ARGV[5 * i + 1], S[s + 4], ARGV[5 * i + 2], S[s + 5]
     end
-    if ttl > 0 then kv[4 * nl + 1], kv[4 * nl + 2] = 'x', now + ttl * 1000 end
+    if ttl > 0 then kv[#kv + 1], kv[#kv + 2] = 'x', now + ttl * 1000 end
+    if L then
+      kv[#kv + 1], kv[#kv + 2] = 'L', string.format('%d %d %d %d %d %d %d %d %.17g %.17g %d %d %d', unpack(L))
+    end
     redis.call('HSET', KEYS[1], unpack(kv))
     if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
   end

@@ -111,6 +111,10 @@ type Decision struct {
 	RetryAfter time.Duration
 	// ResetAfter is how long until every bucket of the key is full again.
 	ResetAfter time.Duration
+	// Paced is the interval of the key's request pace in force after the decision (see
+	// Learner): what the fleet learned the server allows is one request every Paced. Zero when
+	// no pace is in force.
+	Paced time.Duration
 }
 
 // Never is the RetryAfter of a decision that no wait can change.

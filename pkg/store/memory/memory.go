@@ -45,6 +45,7 @@ type shard struct {
 type entry struct {
 	blockedUntil int64 // µs
 	buckets      []bucket
+	learned      *learned // nil until a server said something (see learn.go)
 }
 
 // Option configures a Store.
@@ -154,9 +155,18 @@ func (e *entry) take(key string, limits []store.Limit, n, now int64, refusedBefo
 		verdicts = append(verdicts, v)
 		allowed = allowed && v.ok
 	}
+	var pv paceVerdict
+	if e.learned != nil {
+		pv = e.learned.decide(now, n)
+		allowed = allowed && pv.ok
+	}
 	blocked := e.blockedUntil > now
 	if allowed && !blocked && refusedBefore == 0 {
 		d := store.Decision{Allowed: true, Remaining: -1}
+		if e.learned != nil {
+			e.learned.commit(pv, now, ceilingMicros(limits))
+			d.Remaining, d.Paced = pv.remaining, e.learned.paced(now)
+		}
 		for k, i := range pos {
 			b := &e.buckets[i]
 			b.tat, b.rem = verdicts[k].tat, verdicts[k].rem
@@ -171,6 +181,10 @@ func (e *entry) take(key string, limits []store.Limit, n, now int64, refusedBefo
 	// A refused take charges no bucket, so every bucket reports its state as it is, even one
 	// that would have admitted the take on its own; the wait is the longest any of them needs.
 	d := store.Decision{Remaining: -1}
+	if e.learned != nil {
+		d.Remaining, d.Paced = pv.remaining, e.learned.paced(now)
+		d.RetryAfter = time.Duration(pv.wait) * time.Microsecond
+	}
 	for k, i := range pos {
 		b := &e.buckets[i]
 		if !verdicts[k].ok {
@@ -210,10 +224,7 @@ func (s *Store) Block(ctx context.Context, key string, until time.Time) error {
 		return err
 	}
 	now := s.now()
-	u := until.UnixMicro()
-	if until.Sub(time.UnixMicro(u)) > 0 {
-		u++ // round up: a pause never ends early
-	}
+	u := ceilUnixMicro(until) // a pause never ends early
 	if u <= now {
 		return nil
 	}
@@ -237,7 +248,7 @@ func (sh *shard) maybeSweep(now int64) {
 	}
 	sh.sweepAt = now + sweepEvery.Microseconds()
 	for k, e := range sh.keys {
-		if e.blockedUntil > now {
+		if e.blockedUntil > now || e.learned != nil && !e.learned.idle(now) {
 			continue
 		}
 		idle := true

@@ -27,17 +27,18 @@ func (s *Store) TakeOrdered(ctx context.Context, key string, limits []store.Limi
 	if err != nil {
 		return nil, s.wrap(ctx, err)
 	}
-	out, err := ints(v, 4*len(costs))
+	out, err := ints(v, 5*len(costs))
 	if err != nil {
 		return nil, err
 	}
 	ds := make([]store.Decision, len(costs))
 	for i := range ds {
 		ds[i] = store.Decision{
-			Allowed:    out[4*i] == 1,
-			Remaining:  out[4*i+1],
-			RetryAfter: time.Duration(out[4*i+2]) * time.Microsecond,
-			ResetAfter: time.Duration(out[4*i+3]) * time.Microsecond,
+			Allowed:    out[5*i] == 1,
+			Remaining:  out[5*i+1],
+			RetryAfter: time.Duration(out[5*i+2]) * time.Microsecond,
+			ResetAfter: time.Duration(out[5*i+3]) * time.Microsecond,
+			Paced:      time.Duration(out[5*i+4]) * time.Microsecond,
 		}
 	}
 	return ds, nil

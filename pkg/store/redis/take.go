@@ -160,7 +160,7 @@ func (s *Store) run(ctx, caller context.Context, key string, batch []*takeReq) {
 	v, err := lua.Take.Run(ctx, s.rdb, []string{s.limiterKey(key)}, args...).Result()
 	var out []int64
 	if err == nil {
-		out, err = ints(v, 4*len(batch))
+		out, err = ints(v, 5*len(batch))
 	}
 	err = s.wrap(caller, err)
 	for i, r := range batch {
@@ -168,10 +168,11 @@ func (s *Store) run(ctx, caller context.Context, key string, batch []*takeReq) {
 			r.err = err
 		} else {
 			r.d = store.Decision{
-				Allowed:    out[4*i] == 1,
-				Remaining:  out[4*i+1],
-				RetryAfter: time.Duration(out[4*i+2]) * time.Microsecond,
-				ResetAfter: time.Duration(out[4*i+3]) * time.Microsecond,
+				Allowed:    out[5*i] == 1,
+				Remaining:  out[5*i+1],
+				RetryAfter: time.Duration(out[5*i+2]) * time.Microsecond,
+				ResetAfter: time.Duration(out[5*i+3]) * time.Microsecond,
+				Paced:      time.Duration(out[5*i+4]) * time.Microsecond,
 			}
 		}
 		if r.done != nil {
@@ -205,10 +206,7 @@ func (s *Store) Block(ctx context.Context, key string, until time.Time) error {
 	if err := s.check(ctx, key); err != nil {
 		return err
 	}
-	u := until.UnixMicro()
-	if until.Sub(time.UnixMicro(u)) > 0 {
-		u++ // round up: a pause never ends early
-	}
+	u := unixMicroUp(until) // a pause never ends early
 	octx, cancel := s.opContext(ctx)
 	defer cancel()
 	return s.wrap(ctx, lua.Block.Run(octx, s.rdb, []string{s.limiterKey(key)}, s.nowArg(), u).Err())

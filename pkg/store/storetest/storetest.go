@@ -47,6 +47,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Breaker", breakerTests},
 		{"Concurrency", concurrencyTests},
 		{"BadInput", badInputTests},
+		{"Learn", learnTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

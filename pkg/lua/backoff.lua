@@ -1,0 +1,72 @@
+-- backoff.lua: a rejection whose response carried no quota: cut the key's request pace and pause
+-- the key, fleet-wide, once per episode (store.Backoff documents the rule).
+--
+-- KEYS[1] -> the key's limiter hash (see take.lua; "L" as learn.lua describes it, "b" the pause)
+-- ARGV[1] -> now in µs, or "0" to read Redis TIME
+-- ARGV[2] -> the multiplicative decrease, in (0, 1)
+-- ARGV[3] -> the strictest configured limit's interval in µs
+-- ARGV[4] -> the additive increase per admitted take, as a share of the rate the cut sets
+-- ARGV[5] -> the pause after a cut made far above the admitted rate, and an episode's length, µs
+-- ARGV[6] -> the server's Retry-After in µs, or -1
+-- returns -> the request pace's interval µs, burst, until µs; the unit pace's three; the pause's
+--            end µs (0 when none); cuts
+
+local now = tonumber(ARGV[1])
+if now == 0 then
+  local t = redis.call('TIME')
+  now = t[1] * 1000000 + t[2]
+end
+local factor, ceiling, recover = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local pause, retry = tonumber(ARGV[5]), tonumber(ARGV[6])
+local vals = redis.call('HMGET', KEYS[1], 'L', 'b', 'x')
+local L = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+if vals[1] then
+  L = {}
+  for w in string.gmatch(vals[1], '%S+') do L[#L + 1] = tonumber(w) end
+end
+local blocked = tonumber(vals[2]) or 0
+local function active(j) return L[j + 1] > 0 and (L[j + 3] == 0 or now < L[j + 3]) end
+
+local wait = -1
+if L[11] == 0 or now - L[11] >= pause then
+  local cur = 1 / ceiling
+  if active(0) then cur = 1 / L[1] end
+  local far = L[11] == 0
+  if L[11] > 0 then
+    local admitted = L[12] / (now - L[11])
+    if cur > 2 * admitted then cur, far = admitted, true end
+  end
+  local rate = factor * cur
+  if rate <= 0 then
+    local iv = 0
+    if active(0) then iv = L[1] end
+    if ceiling > iv then iv = ceiling end
+    rate = factor / iv
+  end
+  L[9], L[10] = rate, recover * rate
+  L[1], L[2], L[3] = math.ceil(1 / rate), 1, 0
+  L[11], L[12], L[13] = now, 0, L[13] + 1
+  wait = L[1]
+  if far then wait = pause end
+end
+if retry >= 0 then wait = retry end
+if wait >= 0 and now + wait > blocked then blocked = now + wait end
+
+local kv = {'L', string.format('%d %d %d %d %d %d %d %d %.17g %.17g %d %d %d', unpack(L)), 'b', blocked}
+-- The state lasts a minute past the cut, and a second past the pause.
+local last = math.max(L[11] + 60000000, blocked)
+local ttl = 0
+if (tonumber(vals[3]) or 0) < last + 1000000 then
+  ttl = math.ceil((last - now) / 1000) + 2000
+  if ARGV[1] ~= '0' and ttl < 600000 then ttl = 600000 end
+  kv[5], kv[6] = 'x', now + ttl * 1000
+end
+redis.call('HSET', KEYS[1], unpack(kv))
+if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
+
+local out = {0, 0, 0, 0, 0, 0, 0, L[13]}
+for j = 0, 4, 4 do
+  if active(j) then out[j * 3 / 4 + 1], out[j * 3 / 4 + 2], out[j * 3 / 4 + 3] = L[j + 1], L[j + 2], L[j + 3] end
+end
+if blocked > now then out[7] = blocked end
+return out

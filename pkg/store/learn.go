@@ -1,0 +1,145 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+)
+
+// Learner keeps what servers said about their limits, beside the key's buckets, so that the whole
+// fleet obeys it: every Take of the key honours the learned paces as it honours a Block, in the
+// same atomic step. The configured limits stay the ceiling: a pace can only hold a key back.
+//
+// A pace is a limit learned from a server: at most one unit every Interval, Burst units at once,
+// until it lapses. A key has two: the request pace, charged one per take whatever its cost (a
+// quota of requests), and the unit pace, charged each take's cost (a quota of tokens or points).
+// A pace with an Until lapses then (the server's reset); one without recovers instead: each take
+// admitted under it raises its rate by the step its Backoff set, and once the rate is back at the
+// strictest configured limit the pace ends.
+type Learner interface {
+	// Learn sets the paces of what a server said (remaining quota over the time to its reset):
+	// each pace with an Interval replaces the one in force, keeping its bucket's state; a zero
+	// Pace leaves the one in force alone. A pace whose Until is not after now is ignored.
+	Learn(ctx context.Context, key string, requests, units Pace) error
+
+	// Backoff records a rejection whose response carried no quota (no RateLimit fields): the
+	// request pace is cut and the key paused, fleet-wide, once per episode. See Backoff.
+	Backoff(ctx context.Context, key string, b Backoff) (Learned, error)
+
+	// Learned reads the key's paces in force.
+	Learned(ctx context.Context, key string) (Learned, error)
+}
+
+// Pace is a limit learned from a server.
+type Pace struct {
+	// Interval is the time one unit takes: the pace allows 1/Interval units a second. Zero means
+	// no pace.
+	Interval time.Duration
+	// Burst is how many units may go at once (≥ 1).
+	Burst int64
+	// Until is when the pace lapses (the server's reset). Zero means it has no end and recovers
+	// instead (a request pace set by Backoff).
+	Until time.Time
+}
+
+// Rate returns the pace's units per second, 0 when there is no pace.
+func (p Pace) Rate() float64 {
+	if p.Interval <= 0 {
+		return 0
+	}
+	return float64(time.Second) / float64(p.Interval)
+}
+
+// Validate checks a pace given to Learn (a zero Pace is valid: it changes nothing).
+func (p Pace) Validate() error {
+	if p.Interval == 0 {
+		return nil
+	}
+	if p.Interval < time.Microsecond {
+		return fmt.Errorf("%w: pace interval must be ≥ 1µs, got %v", ErrInvalid, p.Interval)
+	}
+	if p.Burst < 1 {
+		return fmt.Errorf("%w: pace burst must be ≥ 1, got %d", ErrInvalid, p.Burst)
+	}
+	if p.Until.IsZero() {
+		return fmt.Errorf("%w: a learned pace needs an Until (the server's reset)", ErrInvalid)
+	}
+	return nil
+}
+
+// Learned is a key's learned state.
+type Learned struct {
+	// Requests is the request pace in force (zero when none).
+	Requests Pace
+	// Units is the unit pace in force (zero when none).
+	Units Pace
+	// Paused is the end of the key's Block, if one is in force.
+	Paused time.Time
+	// Cuts counts the Backoff cuts made on the key since its state was last forgotten.
+	Cuts int64
+}
+
+// Backoff is what a rejection without quota does to a key (the multiplicative decrease of AIMD).
+//
+// A rejection within Pause of the last cut belongs to the same episode: it cuts nothing (the
+// requests that were in flight when the first came back are not news). Otherwise the request
+// pace's rate becomes Factor times the key's effective rate: the rate of the request pace in
+// force (or, with none, of the strictest configured limit, Ceiling), unless that was far above
+// what the server let through, more than twice the rate the key admitted since the last cut:
+// then the admitted rate. The pace's burst is 1 (no more bursts into a server that just
+// refused), and each take admitted under it raises the rate by Recover times the rate the cut
+// set (the additive increase), until it is back at the ceiling.
+//
+// The key is paused at the same time, fleet-wide: for RetryAfter when the server sent one; else
+// for Pause when the key was sending far above what it admitted (or nothing is known yet: the
+// first cut), since the server's window is then likely young; else (it was paced close to what
+// the server allows, so the refusal came at the window's end) for one interval of the new pace.
+type Backoff struct {
+	// Factor is the multiplicative decrease, in (0, 1).
+	Factor float64
+	// Ceiling is the interval of the strictest configured limit (Per/Requests), > 0.
+	Ceiling time.Duration
+	// Recover is the additive increase per admitted take, as a share of the rate the cut set, in
+	// [0, 1].
+	Recover float64
+	// Pause is the fleet-wide pause after a cut made far above what the key admitted, and the
+	// length of an episode, > 0.
+	Pause time.Duration
+	// RetryAfter is the server's Retry-After when it sent one (the pause is then exactly that);
+	// negative when it did not.
+	RetryAfter time.Duration
+}
+
+// Validate checks a Backoff.
+func (b Backoff) Validate() error {
+	switch {
+	case !(b.Factor > 0 && b.Factor < 1):
+		return fmt.Errorf("%w: backoff factor must be in (0, 1), got %v", ErrInvalid, b.Factor)
+	case b.Ceiling < time.Microsecond:
+		return fmt.Errorf("%w: backoff ceiling must be ≥ 1µs, got %v", ErrInvalid, b.Ceiling)
+	case !(b.Recover >= 0 && b.Recover <= 1):
+		return fmt.Errorf("%w: backoff recover must be in [0, 1], got %v", ErrInvalid, b.Recover)
+	case b.Pause < time.Millisecond:
+		return fmt.Errorf("%w: backoff pause must be ≥ 1ms, got %v", ErrInvalid, b.Pause)
+	case b.RetryAfter > 24*time.Hour:
+		return fmt.Errorf("%w: backoff retry-after above 24h: %v", ErrInvalid, b.RetryAfter)
+	}
+	return nil
+}
+
+// CeilingOf returns the interval of the strictest of limits (the longest Per/Requests), the rate
+// a Backoff starts from and a recovered pace returns to; 0 when there are none.
+func CeilingOf(limits []Limit) time.Duration {
+	var c time.Duration
+	for _, l := range limits {
+		if l.Requests <= 0 {
+			continue
+		}
+		iv := time.Duration(math.Ceil(float64(l.Per) / float64(l.Requests)))
+		if iv > c {
+			c = iv
+		}
+	}
+	return max(c, 0)
+}
