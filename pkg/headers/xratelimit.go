@@ -1,0 +1,76 @@
+package headers
+
+import (
+	"math"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// ParseXRateLimit reads the x-ratelimit family: GitHub's
+// x-ratelimit-limit/-remaining/-used/-reset/-resource, X/Twitter's
+// x-rate-limit-limit/-remaining/-reset, Reddit's X-Ratelimit-Used/-Remaining/-Reset, and the same
+// basic fields of Discord's.
+//
+// The same header means different things here: GitHub and X send the reset as a Unix time,
+// Reddit as a delay. A reset above 10^9 (31 years as a delay) is read as a Unix time, counted
+// from now (a past one gives 0), and the Source is SourceGitHub; a smaller one is a delay and the
+// Source is SourceReddit. Without a reset the Source is SourceGitHub.
+//
+// The quota's Name is GitHub's resource ("core", "search", "graphql"...), its Unit "points" for
+// GraphQL and "requests" otherwise. A missing limit or remaining is worked out from the other
+// and used (limit = used + remaining). ok reports whether the quota has a known limit,
+// remaining or reset.
+func ParseXRateLimit(h http.Header, now time.Time) ([]Quota, Source, bool) {
+	get := func(k int) string {
+		if v := h.Get(xRateLimitKeys[k]); v != "" {
+			return v
+		}
+		return h.Get(xRateLimitTwitterKeys[k])
+	}
+	resource := strings.TrimSpace(h.Get("X-Ratelimit-Resource"))
+	q := Quota{
+		Name:      resource,
+		Unit:      "requests",
+		Limit:     limitValue(get(xLimit)),
+		Remaining: remainingValue(get(xRemaining)),
+		Reset:     -1,
+	}
+	if resource == "graphql" {
+		q.Unit = "points"
+	}
+	used, usedOK := parseCount(get(xUsed))
+	if usedOK {
+		used = max(used, 0)
+		switch {
+		case q.Limit < 0 && q.Remaining >= 0:
+			q.Limit = q.Remaining + min(used, math.MaxInt64-q.Remaining)
+		case q.Remaining < 0 && q.Limit >= 0:
+			q.Remaining = max(q.Limit-used, 0)
+		}
+	}
+	src := SourceGitHub
+	if d, epoch, ok := resetValue(get(xReset), now); ok {
+		q.Reset = d
+		if !epoch {
+			src = SourceReddit
+		}
+	}
+	if q.Limit < 0 && q.Remaining < 0 && q.Reset < 0 {
+		return nil, SourceNone, false
+	}
+	return []Quota{q}, src, true
+}
+
+const (
+	xLimit = iota
+	xRemaining
+	xUsed
+	xReset
+)
+
+// The keys in canonical form, so that http.Header.Get finds them without canonicalising.
+var (
+	xRateLimitKeys        = [...]string{"X-Ratelimit-Limit", "X-Ratelimit-Remaining", "X-Ratelimit-Used", "X-Ratelimit-Reset"}
+	xRateLimitTwitterKeys = [...]string{"X-Rate-Limit-Limit", "X-Rate-Limit-Remaining", "X-Rate-Limit-Used", "X-Rate-Limit-Reset"}
+)
