@@ -30,6 +30,7 @@ type Client struct {
 	http      *http.Client      // for Do: follows redirects
 	transport http.RoundTripper // for RoundTrip: the caller's http.Client follows them
 	line      *waitLine         // nil without limits
+	adapt     *adapter          // nil without limits, with Adapt.Off, or a store that learns nothing
 	brk       *breaker.Breaker
 	rand      func() float64
 	metrics   *metrics
@@ -80,6 +81,18 @@ func New(cfg Config) (*Client, error) {
 	c.metrics, err = newMetrics(cfg.Name, cfg.Registerer)
 	if err != nil {
 		return nil, err
+	}
+	if c.line != nil && !cfg.Adapt.Off && c.st.learner() != nil {
+		c.adapt = &adapter{cfg: cfg.Adapt, key: cfg.Name, ceiling: store.CeilingOf(cfg.Limits), st: c.st, m: c.metrics, log: cfg.Logger}
+		ceilingRate := float64(time.Second) / float64(c.adapt.ceiling)
+		c.metrics.rate(ceilingRate)
+		c.line.paced = func(iv time.Duration) {
+			if iv > 0 {
+				c.metrics.rate(float64(time.Second) / float64(iv))
+			} else {
+				c.metrics.rate(ceilingRate)
+			}
+		}
 	}
 	return c, nil
 }
@@ -273,18 +286,26 @@ func (c *Client) attempts(ctx context.Context, req *http.Request, k *call, viaRo
 		} else if st.Changed {
 			c.breakerChanged(st.State)
 		}
-		if sendErr == nil && !c.retryableStatus(resp.StatusCode) {
+		now := c.cfg.Clock.Now()
+		var limited, paused bool // a rate-limit refusal; the key paused for it
+		if resp != nil && c.adapt != nil {
+			limited, paused = c.adapt.observe(ctx, resp, cost, now)
+		}
+		// A 403 that says its quota is spent (GitHub's way) is retried as a 429 would be.
+		if sendErr == nil && !c.retryableStatus(resp.StatusCode) &&
+			!(limited && resp.StatusCode == http.StatusForbidden && c.retryableStatus(http.StatusTooManyRequests)) {
 			return resp, nil
 		}
 
 		c.metrics.attemptFailed()
-		now := c.cfg.Clock.Now()
 		serverWait, said := retryAfter(resp, now)
-		if said && resp != nil && c.line != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
+		if said && !paused && resp != nil && c.line != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
 			// The server's word pauses the key for everyone sharing the store.
 			pause := min(serverWait, c.cfg.Retry.MaxRetryAfter)
 			if err := c.st.Block(ctx, c.cfg.Name, now.Add(pause)); err != nil {
 				c.cfg.Logger.LogAttrs(ctx, levelWarn, "weir: block failed", c.attr(), errAttr(err))
+			} else {
+				paused = true
 			}
 		}
 		lastErr, status := sendErr, 0
@@ -300,6 +321,11 @@ func (c *Client) attempts(ctx context.Context, req *http.Request, k *call, viaRo
 		delay := c.backoff(attempt)
 		if said {
 			delay = max(delay, min(serverWait, c.cfg.Retry.MaxRetryAfter))
+		}
+		if paused {
+			// The key is paused in the store for everyone: the retry waits in the line, in
+			// turn, for exactly as long as the pause lasts, not on a timer of its own.
+			delay = 0
 		}
 		if dl, ok := ctx.Deadline(); ok && now.Add(delay).After(dl) {
 			return nil, c.fail(req, attempt, resp, serverWait, lastErr)

@@ -62,6 +62,9 @@ type Config struct {
 	Breaker breaker.Config
 	// Retry is the retry policy.
 	Retry RetryConfig
+	// Adapt is how the client learns the server's limits from its responses (on by default; see
+	// AdaptConfig).
+	Adapt AdaptConfig
 	// AttemptTimeout bounds each attempt, up to the response headers and then the body read.
 	// Default 30 s; negative means none (the caller's context still applies).
 	AttemptTimeout time.Duration
@@ -188,6 +191,13 @@ func (cfg Config) withDefaults() (Config, error) {
 		if code < 100 || code > 599 {
 			return bad("Retry.RetryStatuses", code, "HTTP status codes (100–599)")
 		}
+	}
+	if !cfg.Adapt.Off {
+		a, err := cfg.Adapt.withDefaults()
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Adapt = a
 	}
 	p := cfg.Breaker.BreakerPolicy.WithDefaults()
 	if err := p.Validate(); err != nil {

@@ -3,8 +3,10 @@ package client
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,6 +41,16 @@ type Stats struct {
 
 	AvgLatency time.Duration // mean duration of a finished call, waits and retries included
 	Waiting    int           // calls waiting for a token right now
+
+	// EffectiveRate is the request rate the key may use as this client last saw it: the pace
+	// learned from the server, or the strictest configured limit when none is in force (0 when
+	// the client does not adapt).
+	EffectiveRate float64
+	// Pauses counts the fleet-wide pauses this client set from what servers said.
+	Pauses int64
+	// Signals counts the responses that said something about the server's limits, by the header
+	// family they came from (see headers.Source; "none" for a rejection that said nothing).
+	Signals map[string]int64
 }
 
 // metrics counts for Stats and, when a Registerer was given, for Prometheus.
@@ -53,6 +65,52 @@ type metrics struct {
 	promLatency, promWait                          prometheus.Observer
 	promRetries, promRejections, promTrips, promRL prometheus.Counter
 	promState                                      prometheus.Gauge
+
+	pauses     atomic.Int64
+	rateBits   atomic.Uint64
+	sigMu      sync.Mutex
+	signals    map[string]int64
+	promSignal *prometheus.CounterVec
+	promPauses prometheus.Counter
+	promRate   prometheus.Gauge
+}
+
+// signal counts a response that said something about the server's limits.
+func (m *metrics) signal(kind string) {
+	m.sigMu.Lock()
+	if m.signals == nil {
+		m.signals = map[string]int64{}
+	}
+	m.signals[kind]++
+	m.sigMu.Unlock()
+	if m.promSignal != nil {
+		m.promSignal.WithLabelValues(kind).Inc()
+	}
+}
+
+// paused counts a fleet-wide pause set from what a server said.
+func (m *metrics) paused() {
+	m.pauses.Add(1)
+	if m.promPauses != nil {
+		m.promPauses.Inc()
+	}
+}
+
+// rate records the effective request rate, in requests a second.
+func (m *metrics) rate(r float64) {
+	m.rateBits.Store(math.Float64bits(r))
+	if m.promRate != nil {
+		m.promRate.Set(r)
+	}
+}
+
+// learned records the rate a Backoff left in force.
+func (m *metrics) learned(l store.Learned, ceiling time.Duration) {
+	if l.Requests.Interval > 0 {
+		m.rate(l.Requests.Rate())
+	} else if ceiling > 0 {
+		m.rate(float64(time.Second) / float64(ceiling))
+	}
 }
 
 var classes = [...]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
@@ -124,6 +182,17 @@ func newMetrics(upstream string, reg prometheus.Registerer) (*metrics, error) {
 	}
 	m.promRetries, m.promRejections, m.promTrips, m.promRL = retries.With(up), rejections.With(up), trips.With(up), rl.With(up)
 	m.promState = state.With(up)
+	signals := vec("adapt_signals_total", "Responses that said something about the server's limits, by header family (none: a rejection that said nothing).", "kind")
+	pauses := vec("adapt_pauses_total", "Fleet-wide pauses set from what the server said.")
+	var rate *prometheus.GaugeVec
+	if err == nil {
+		rate, err = register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "weir", Name: "adapt_effective_rate", Help: "The request rate the key may use, in requests a second: the pace learned from the server, or the strictest configured limit."}, []string{"upstream"}))
+	}
+	if err != nil {
+		return nil, err
+	}
+	m.promSignal = signals.MustCurryWith(up)
+	m.promPauses, m.promRate = pauses.With(up), rate.With(up)
 	// Pre-create the common series so that dashboards see zeros rather than gaps.
 	for _, o := range []string{"success", "failure"} {
 		m.promRequests.WithLabelValues(upstream, o, "2xx")
@@ -230,6 +299,16 @@ func (c *Client) Stats() Stats {
 		BreakerRejections: m.rejections.Load(), BreakerTrips: m.trips.Load(), BreakerState: store.BreakerState(m.state.Load()),
 	}
 	s.StoreFailures = c.st.failures.Load()
+	s.EffectiveRate = math.Float64frombits(m.rateBits.Load())
+	s.Pauses = m.pauses.Load()
+	m.sigMu.Lock()
+	if len(m.signals) > 0 {
+		s.Signals = make(map[string]int64, len(m.signals))
+		for k, v := range m.signals {
+			s.Signals[k] = v
+		}
+	}
+	m.sigMu.Unlock()
 	if s.Calls > 0 {
 		s.AvgLatency = time.Duration(m.latencyNanos.Load() / s.Calls)
 	}

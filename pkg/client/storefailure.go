@@ -224,3 +224,40 @@ func (g *guardedStore) closeLocal() {
 		_ = g.local.Close()
 	}
 }
+
+// learner is the store's store.Learner, nil when it has none.
+func (g *guardedStore) learner() store.Learner {
+	l, _ := g.Store.(store.Learner)
+	return l
+}
+
+// learn and backoff pass what a server said to the store; while the store is down they go to
+// the local fallback (FallBackLocal), or nowhere: what is learned then is lost, not fatal.
+func (g *guardedStore) learn(ctx context.Context, key string, req, units store.Pace) error {
+	err := g.downErr()
+	if l := g.learner(); l != nil && g.usable() {
+		err = l.Learn(ctx, key, req, units)
+		if !g.observe(ctx, err) {
+			return err
+		}
+	}
+	if g.policy == FallBackLocal {
+		return g.local.Learn(ctx, key, req, units)
+	}
+	return err
+}
+
+func (g *guardedStore) backoff(ctx context.Context, key string, b store.Backoff) (store.Learned, error) {
+	err := g.downErr()
+	if l := g.learner(); l != nil && g.usable() {
+		var got store.Learned
+		got, err = l.Backoff(ctx, key, b)
+		if !g.observe(ctx, err) {
+			return got, err
+		}
+	}
+	if g.policy == FallBackLocal {
+		return g.local.Backoff(ctx, key, b)
+	}
+	return store.Learned{}, err
+}

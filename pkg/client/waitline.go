@@ -21,6 +21,8 @@ type waitLine struct {
 	st       store.Limiter
 	clock    clock.Clock
 	maxQueue int
+	// paced, when set, hears the request pace in force after each decision (store.Decision.Paced).
+	paced func(time.Duration)
 
 	mu      sync.Mutex
 	waiters waiterHeap
@@ -57,6 +59,9 @@ func (l *waitLine) wait(ctx context.Context, priority int, cost int64) (waited b
 		d, err := l.st.Take(ctx, l.key, l.limits, cost)
 		if err != nil {
 			return false, err
+		}
+		if l.paced != nil {
+			l.paced(d.Paced)
 		}
 		if d.Allowed {
 			return false, nil
@@ -141,6 +146,9 @@ func (l *waitLine) dispatch(delay time.Duration) {
 			costs[i], callers[i] = w.cost, w.ctx
 		}
 		ds, err := l.st.TakeOrdered(store.WithCallers(batch[0].ctx, callers), l.key, l.limits, costs)
+		if err == nil && len(ds) > 0 && l.paced != nil {
+			l.paced(ds[len(ds)-1].Paced)
+		}
 		delay = 0
 		l.mu.Lock()
 		for i, w := range batch {

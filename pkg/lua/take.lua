@@ -111,6 +111,7 @@ for c = first_cost, #ARGV do
       if active(j) then
         local iv, c = L[j + 1], n
         if j == 0 and n > 0 then c = 1 end
+        if c > L[j + 2] then c = L[j + 2] end -- never more than the burst: a pace never refuses for good
         local base = L[j + 4]
         if base < now then base = now end
         local tat = base + c * iv

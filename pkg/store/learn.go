@@ -82,7 +82,7 @@ type Learned struct {
 
 // Backoff is what a rejection without quota does to a key (the multiplicative decrease of AIMD).
 //
-// A rejection within Pause of the last cut belongs to the same episode: it cuts nothing (the
+// Unless Hold is set, a rejection within Pause of the last cut belongs to the same episode: it cuts nothing (the
 // requests that were in flight when the first came back are not news). Otherwise the request
 // pace's rate becomes Factor times the key's effective rate: the rate of the request pace in
 // force (or, with none, of the strictest configured limit, Ceiling), unless that was far above
@@ -109,6 +109,11 @@ type Backoff struct {
 	// RetryAfter is the server's Retry-After when it sent one (the pause is then exactly that);
 	// negative when it did not.
 	RetryAfter time.Duration
+	// Hold asks for no cut: the server said when to come back (Retry-After), which is usable, so
+	// the rate stays; only the pause applies, and requests come back one at a time: a request
+	// pace with a burst of 1 at the effective rate, lasting until Pause after the pause ends
+	// unless a cut pace (which recovers on its own) is in force.
+	Hold bool
 }
 
 // Validate checks a Backoff.

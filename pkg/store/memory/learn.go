@@ -22,9 +22,11 @@ type pace struct {
 
 func (p *pace) active(now int64) bool { return p.iv > 0 && (p.until == 0 || now < p.until) }
 
-// decide returns the pace's new TAT for a take charging c units, and whether it fits.
+// decide returns the pace's new TAT for a take charging c units, and whether it fits. A take
+// larger than the pace's burst is charged the burst: a learned pace holds a key back, it never
+// makes a take impossible.
 func (p *pace) decide(now, c int64) (tat int64, ok bool) {
-	tat = max(p.tat, now) + c*p.iv
+	tat = max(p.tat, now) + min(c, p.burst)*p.iv
 	return tat, tat-now <= p.burst*p.iv
 }
 
@@ -173,6 +175,22 @@ func (s *Store) Backoff(ctx context.Context, key string, b store.Backoff) (store
 	e := s.entryFor(key)
 	l := e.ensureLearned()
 	pause := ceilDur(b.Pause)
+	if b.Hold {
+		wait := max(0, ceilDur(b.RetryAfter))
+		e.blockedUntil = max(e.blockedUntil, now+wait)
+		if !l.req.active(now) || l.req.until != 0 {
+			iv := ceilDur(b.Ceiling)
+			if l.req.active(now) {
+				iv = l.req.iv
+			}
+			tat := l.req.tat
+			if !l.req.active(now) {
+				tat = 0
+			}
+			l.req = pace{iv: iv, burst: 1, until: max(l.req.until, e.blockedUntil+pause), tat: tat}
+		}
+		return e.snapshot(now), nil
+	}
 	if l.cutAt == 0 || now-l.cutAt >= pause {
 		cur := 1 / float64(ceilDur(b.Ceiling))
 		if l.req.active(now) {

@@ -49,10 +49,14 @@ func (s *Store) Backoff(ctx context.Context, key string, b store.Backoff) (store
 	if b.RetryAfter >= 0 {
 		retry = ceilMicros(b.RetryAfter)
 	}
+	hold := 0
+	if b.Hold {
+		hold = 1
+	}
 	octx, cancel := s.opContext(ctx)
 	defer cancel()
 	v, err := lua.Backoff.Run(octx, s.rdb, []string{s.limiterKey(key)}, s.nowArg(),
-		b.Factor, ceilMicros(b.Ceiling), b.Recover, ceilMicros(b.Pause), retry).Result()
+		b.Factor, ceilMicros(b.Ceiling), b.Recover, ceilMicros(b.Pause), retry, hold).Result()
 	if err != nil {
 		return store.Learned{}, s.wrap(ctx, err)
 	}

@@ -24,6 +24,7 @@ var learnTests = []test{
 	{"BackoffCloseCutPausesOneInterval", testBackoffClose},
 	{"BackoffRetryAfter", testBackoffRetryAfter},
 	{"BackoffRecoversToCeiling", testBackoffRecovers},
+	{"BackoffHold", testBackoffHold},
 	{"BadInput", testLearnBadInput},
 }
 
@@ -116,6 +117,12 @@ func testLearnUnits(t *testing.T, h *harness) {
 	require.Zero(t, d.Paced, "no request pace")
 	h.clk.Advance(200 * time.Millisecond)
 	require.True(t, h.take(t, key, fast, 60).Allowed)
+	// A take above the pace's burst is charged the burst: held back, never refused for good.
+	h.clk.Advance(time.Second)
+	require.True(t, h.take(t, key, fast, 150).Allowed)
+	d = h.take(t, key, fast, 1)
+	require.False(t, d.Allowed)
+	require.Equal(t, 10*time.Millisecond, d.RetryAfter)
 }
 
 func testLearnCeiling(t *testing.T, h *harness) {
@@ -271,4 +278,30 @@ func testLearnBadInput(t *testing.T, h *harness) {
 	}
 	_, err := l.Learned(h.ctx, "")
 	require.ErrorIs(t, err, store.ErrInvalid)
+}
+
+func testBackoffHold(t *testing.T, h *harness) {
+	key := h.key("hold")
+	b := bo()
+	b.Hold, b.RetryAfter = true, 2*time.Second
+	got := h.backoff(t, key, b)
+	require.Zero(t, got.Cuts, "a hold cuts nothing")
+	require.True(t, got.Paused.Equal(Start.Add(2*time.Second)))
+	// One at a time at the configured rate (1ms), until Pause after the pause.
+	require.Equal(t, time.Millisecond, got.Requests.Interval)
+	require.Equal(t, int64(1), got.Requests.Burst)
+	require.True(t, got.Requests.Until.Equal(Start.Add(3*time.Second)), "%v", got.Requests.Until)
+	h.clk.Advance(2 * time.Second)
+	require.True(t, h.take(t, key, fast, 1).Allowed)
+	d := h.take(t, key, fast, 1)
+	require.False(t, d.Allowed, "burst 1")
+	require.Equal(t, time.Millisecond, d.RetryAfter)
+	h.clk.Advance(time.Second)
+	require.Equal(t, int64(1000), h.drain(t, key, fast), "the hold pace lapsed")
+	// A cut pace in force is left as it is.
+	b2 := bo()
+	h.backoff(t, key, b2)
+	got = h.backoff(t, key, b)
+	require.Equal(t, 2*time.Millisecond, got.Requests.Interval)
+	require.True(t, got.Requests.Until.IsZero())
 }

@@ -1,0 +1,255 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/weir-go/weir/pkg/headers"
+	"github.com/weir-go/weir/pkg/store"
+)
+
+// Defaults of AdaptConfig's zero fields.
+const (
+	DefaultAdaptFactor  = 0.9
+	DefaultAdaptRecover = 0.002
+	DefaultAdaptPause   = time.Second
+)
+
+// AdaptConfig is how the client listens to what servers say about their limits (see
+// ../../shared/HEADERS.md for the families it reads). What it learns is kept in the store, beside
+// the key's buckets, so the whole fleet obeys it:
+//
+//   - a quota exhausted (remaining 0) with a reset time pauses the key until the reset;
+//   - a quota running low (what is left would not last until the reset at the configured rate)
+//     is spread over the time to the reset: a pace of one request (or unit of cost, for quotas of
+//     tokens or points) every reset/remaining, with a burst of one;
+//   - a rejection (429, 503, or a 403 whose quota is exhausted) that carries no quota cuts the
+//     key's rate (multiplicative decrease, see store.Backoff) and pauses the key, for the server's
+//     Retry-After if it sent one; the rate then recovers additively with every admitted request.
+//
+// The configured Limits stay the ceiling: nothing a server says raises them. Adaptation needs
+// Limits (a key to pace) and a store that implements store.Learner (both of Weir's do).
+type AdaptConfig struct {
+	// Off turns adaptation off: rate-limit headers are ignored, and only Retry-After on a 429 or
+	// 503 pauses the key (as it always does).
+	Off bool
+	// Factor is the multiplicative decrease on a rejection without quota, in (0, 1). Default 0.9.
+	Factor float64
+	// Recover is the additive increase per admitted request after a cut, as a share of the rate
+	// the cut set, in [0, 1]. Default 0.002: 500 admitted requests restore the cut rate's worth.
+	Recover float64
+	// Pause is how long a rejection with neither quota nor Retry-After pauses the key when the
+	// fleet was sending far above what the server admitted (the server's window is likely young),
+	// and the length of an episode of rejections that cut once. Default 1 s.
+	Pause time.Duration
+}
+
+func (a AdaptConfig) withDefaults() (AdaptConfig, error) {
+	fieldErr := func(field, format string, v any) error {
+		return fmt.Errorf("weir/client: Config.%s "+format, field, v)
+	}
+	if a.Factor == 0 {
+		a.Factor = DefaultAdaptFactor
+	}
+	if a.Recover == 0 {
+		a.Recover = DefaultAdaptRecover
+	}
+	if a.Pause == 0 {
+		a.Pause = DefaultAdaptPause
+	}
+	switch {
+	case !(a.Factor > 0 && a.Factor < 1):
+		return a, fieldErr("Adapt.Factor", "must be in (0, 1), got %v", a.Factor)
+	case !(a.Recover > 0 && a.Recover <= 1):
+		return a, fieldErr("Adapt.Recover", "must be in (0, 1], got %v", a.Recover)
+	case a.Pause < time.Millisecond:
+		return a, fieldErr("Adapt.Pause", "must be ≥ 1ms, got %v", a.Pause)
+	}
+	return a, nil
+}
+
+// adapter turns responses into what the store learns. It remembers the paces it last sent, so
+// that a server that repeats itself (every response of a fixed window says about the same) costs
+// one store call per change, not one per response.
+type adapter struct {
+	cfg     AdaptConfig
+	key     string
+	ceiling time.Duration // the strictest configured limit's interval
+	st      *guardedStore
+	m       *metrics
+	log     *slog.Logger
+
+	mu       sync.Mutex
+	sentReq  store.Pace
+	sentUnit store.Pace
+	maxCost  int64
+	resets   map[string]time.Time // per quota, the earliest reset instant heard in its window
+}
+
+// resetOf returns how long until q resets, as tightly as this window's responses tell. Servers
+// that count the delay in whole seconds round it (up, usually): each response then bounds the
+// reset from above, and the earliest bound heard in the same window is the truest. A bound more
+// than a second later than the one kept is a new window's.
+func (a *adapter) resetOf(q headers.Quota, now time.Time) time.Duration {
+	at := now.Add(q.Reset)
+	id := q.Name + "\x00" + q.Unit
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.resets == nil {
+		a.resets = make(map[string]time.Time)
+	}
+	if kept, ok := a.resets[id]; ok && kept.After(now) && !at.After(kept.Add(time.Second)) && kept.Before(at) {
+		at = kept
+	}
+	a.resets[id] = at
+	return at.Sub(now)
+}
+
+// spreadSlack is how far a new pace may differ from the one last sent before it is sent again.
+const spreadSlack = 0.1
+
+// observe reads one response (arrived at now, for a request of cost) and tells the store what
+// it learned. It reports whether the response was a rate-limit rejection and whether the key
+// was paused because of it, so that the retry waits in the line rather than on a timer.
+func (a *adapter) observe(ctx context.Context, resp *http.Response, cost int64, now time.Time) (rejected, paused bool) {
+	sig := headers.Parse(resp.Header, now)
+	exhaustedFor, exhausted := sig.Exhausted()
+	if exhausted {
+		exhaustedFor = 0
+		for _, q := range sig.Quotas {
+			if q.Remaining == 0 && q.Reset >= 0 {
+				exhaustedFor = max(exhaustedFor, a.resetOf(q, now))
+			}
+		}
+	}
+	rejected = resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable ||
+		resp.StatusCode == http.StatusForbidden && exhausted
+	if sig.Empty() && !rejected {
+		return false, false
+	}
+	kind := string(sig.Source)
+	if kind == "" {
+		kind = "none" // a rejection that said nothing
+	}
+	a.m.signal(kind)
+
+	if rejected && len(sig.Quotas) == 0 {
+		// No quota to learn from. With a Retry-After the server said when to come back: pause
+		// until then, and come back one request at a time (a hold). With nothing at all, cut
+		// the rate and pause (a backoff).
+		b := store.Backoff{Factor: a.cfg.Factor, Ceiling: a.ceiling, Recover: a.cfg.Recover, Pause: a.cfg.Pause, RetryAfter: -1}
+		if sig.RetryAfter >= 0 {
+			b.RetryAfter, b.Hold = sig.RetryAfter, true
+		}
+		l, err := a.st.backoff(ctx, a.key, b)
+		if err != nil {
+			a.log.LogAttrs(ctx, levelWarn, "weir: backoff failed", slog.String("upstream", a.key), errAttr(err))
+			return true, false
+		}
+		a.m.learned(l, a.ceiling)
+		a.m.paused()
+		return true, true
+	}
+	if rejected && sig.RetryAfter >= 0 || exhausted {
+		wait := exhaustedFor
+		if rejected && sig.RetryAfter >= 0 {
+			wait = max(wait, sig.RetryAfter) // Retry-After takes precedence over a quota's reset
+		}
+		if wait > 0 {
+			if err := a.st.Block(ctx, a.key, now.Add(wait)); err != nil {
+				a.log.LogAttrs(ctx, levelWarn, "weir: block failed", slog.String("upstream", a.key), errAttr(err))
+			} else {
+				a.m.paused()
+				paused = true
+			}
+		}
+	}
+	a.spread(ctx, sig, cost, now)
+	return rejected, paused
+}
+
+// spread paces what is left of each quota running low over the time to its reset. The pace
+// outlives the reset by as long again (at most a minute more): the next window is likely like
+// this one, and the first response in it replaces the pace anyway; this keeps the fleet from
+// bursting into a fresh window with every request that waited.
+func (a *adapter) spread(ctx context.Context, sig headers.Signal, cost int64, now time.Time) {
+	var req, unit store.Pace
+	var reqReset, unitReset time.Time
+	a.mu.Lock()
+	a.maxCost = max(a.maxCost, cost)
+	maxCost := a.maxCost
+	a.mu.Unlock()
+	for _, q := range sig.Quotas {
+		if q.Remaining <= 0 || q.Reset <= 0 {
+			continue
+		}
+		// The pace's next request goes one interval from now and the last one must land before
+		// the reset, so what is left is spread over one slot more than it holds: the request's
+		// own worth (one, or the largest cost seen for a quota of units).
+		reset := a.resetOf(q, now)
+		units := q.Unit == "" || q.Unit == "requests"
+		slot := int64(1)
+		if !units {
+			slot = max(1, maxCost)
+		}
+		iv := reset / time.Duration(q.Remaining+slot)
+		if iv <= a.ceiling || iv < time.Microsecond {
+			continue // enough left to last at the configured rate: nothing to spread
+		}
+		p := store.Pace{Interval: iv, Burst: 1, Until: now.Add(reset + min(reset, time.Minute))}
+		if units {
+			if p.Interval > req.Interval {
+				req, reqReset = p, now.Add(reset)
+			}
+		} else if p.Interval > unit.Interval {
+			p.Burst = max(1, maxCost) // a weighted request must fit in the burst
+			unit, unitReset = p, now.Add(reset)
+		}
+	}
+	if req.Interval == 0 && unit.Interval == 0 {
+		return
+	}
+	a.mu.Lock()
+	if same(req, a.sentReq, reqReset) {
+		req = store.Pace{}
+	}
+	if same(unit, a.sentUnit, unitReset) {
+		unit = store.Pace{}
+	}
+	a.mu.Unlock()
+	if req.Interval == 0 && unit.Interval == 0 {
+		return
+	}
+	if err := a.st.learn(ctx, a.key, req, unit); err != nil {
+		a.log.LogAttrs(ctx, levelWarn, "weir: learn failed", slog.String("upstream", a.key), errAttr(err))
+		return
+	}
+	a.mu.Lock()
+	if req.Interval > 0 {
+		a.sentReq = req
+	}
+	if unit.Interval > 0 {
+		a.sentUnit = unit
+	}
+	a.mu.Unlock()
+	if req.Interval > 0 {
+		a.m.rate(req.Rate())
+	}
+}
+
+// same reports whether p says what sent said near enough not to tell the store again: about the
+// same interval and burst, and sent still in force until p's quota resets.
+func same(p, sent store.Pace, reset time.Time) bool {
+	if p.Interval == 0 {
+		return true
+	}
+	if sent.Interval == 0 || sent.Until.Before(reset) {
+		return false
+	}
+	d := float64(p.Interval-sent.Interval) / float64(sent.Interval)
+	return d > -spreadSlack && d < spreadSlack && p.Burst == sent.Burst
+}
