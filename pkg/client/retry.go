@@ -8,52 +8,23 @@ import (
 	"math"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/weir-go/weir/pkg/headers"
 )
 
-// maxRetryAfterSeconds keeps a server's delay far from time.Duration's overflow.
-const maxRetryAfterSeconds = 100 * 365 * 24 * 3600
-
-// parseRetryAfter reads a Retry-After value: delay-seconds (leniently, a decimal too) or an
-// HTTP-date in any of the three forms of RFC 9110, counted from now. A date in the past means
-// zero. Negative, non-finite or unreadable values are ignored (ok false).
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if c := v[0]; c >= '0' && c <= '9' || c == '.' || c == '+' || c == '-' {
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil && !errors.Is(err, strconv.ErrRange) || math.IsNaN(f) || f < 0 {
-			return 0, false
-		}
-		f = math.Min(f, maxRetryAfterSeconds)
-		return time.Duration(math.Ceil(f * float64(time.Second))), true
-	}
-	t, err := http.ParseTime(v)
-	if err != nil {
-		return 0, false
-	}
-	return max(0, t.Sub(now)), true
-}
-
-// retryAfter returns what resp asks the client to wait, if anything: Retry-After, or the
+// retryAfter returns what resp asks the client to wait, if anything: Retry-After (seconds,
+// decimals or an HTTP-date in any of its three forms, capped: see headers.ParseRetryAfter), or the
 // retry-after-ms header some SDKs send.
 func retryAfter(resp *http.Response, now time.Time) (time.Duration, bool) {
 	if resp == nil {
 		return 0, false
 	}
-	if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), now); ok {
+	if d, ok := headers.ParseRetryAfter(resp.Header.Get("Retry-After"), now); ok {
 		return d, true
 	}
-	if v := strings.TrimSpace(resp.Header.Get("Retry-After-Ms")); v != "" {
-		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms >= 0 && !math.IsInf(ms, 0) {
-			return time.Duration(math.Min(ms, maxRetryAfterSeconds*1000) * float64(time.Millisecond)), true
-		}
-	}
-	return 0, false
+	return headers.ParseRetryAfterMillis(resp.Header.Get("Retry-After-Ms"))
 }
 
 // backoff returns the wait before attempt+1: exponential, capped, with full jitter unless the

@@ -8,8 +8,7 @@
 -- ARGV[4] -> the additive increase per admitted take, as a share of the rate the cut sets
 -- ARGV[5] -> the pause after a cut made far above the admitted rate, and an episode's length, µs
 -- ARGV[6] -> the server's Retry-After in µs, or -1
--- ARGV[7] -> "1" to hold instead of cutting (the server said when to come back): pause, and a
---            request pace of burst 1 at the effective rate unless a cut pace is in force
+-- ARGV[7] -> "1" to hold the rate instead of cutting it (the server said when to come back)
 -- returns -> the request pace's interval µs, burst, until µs; the unit pace's three; the pause's
 --            end µs (0 when none); cuts
 
@@ -30,16 +29,7 @@ local blocked = tonumber(vals[2]) or 0
 local function active(j) return L[j + 1] > 0 and (L[j + 3] == 0 or now < L[j + 3]) end
 
 local wait = -1
-if ARGV[7] == '1' then
-  if retry > 0 and now + retry > blocked then blocked = now + retry end
-  if not active(0) or L[3] ~= 0 then
-    local iv, tat = ceiling, L[4]
-    if active(0) then iv = L[1] else tat = 0 end
-    local untilus = blocked + pause
-    if active(0) and L[3] > untilus then untilus = L[3] end
-    L[1], L[2], L[3], L[4] = iv, 1, untilus, tat
-  end
-elseif L[11] == 0 or now - L[11] >= pause then
+if L[11] == 0 or now - L[11] >= pause then
   local cur = 1 / ceiling
   if active(0) then cur = 1 / L[1] end
   local far = L[11] == 0
@@ -47,6 +37,7 @@ elseif L[11] == 0 or now - L[11] >= pause then
     local admitted = L[12] / (now - L[11])
     if cur > 2 * admitted then cur, far = admitted, true end
   end
+  if ARGV[7] == '1' then factor = 1 end
   local rate = factor * cur
   if rate <= 0 then
     local iv = 0
@@ -60,8 +51,14 @@ elseif L[11] == 0 or now - L[11] >= pause then
   wait = L[1]
   if far then wait = pause end
 end
-if ARGV[7] ~= '1' and retry >= 0 then wait = retry end
+if retry >= 0 then wait = retry end
 if wait >= 0 and now + wait > blocked then blocked = now + wait end
+if ARGV[7] == '1' and L[11] == now then
+  -- A held rate does not recover: it is what the server let through, and it lapses a minute
+  -- after the pause unless the server refuses again.
+  L[10] = 0
+  L[3] = math.max(blocked, now) + 60000000
+end
 
 local kv = {'L', string.format('%d %d %d %d %d %d %d %d %.17g %.17g %d %d %d', unpack(L)), 'b', blocked}
 -- The state lasts a minute past the cut, and a second past the pause.

@@ -109,10 +109,10 @@ type Backoff struct {
 	// RetryAfter is the server's Retry-After when it sent one (the pause is then exactly that);
 	// negative when it did not.
 	RetryAfter time.Duration
-	// Hold asks for no cut: the server said when to come back (Retry-After), which is usable, so
-	// the rate stays; only the pause applies, and requests come back one at a time: a request
-	// pace with a burst of 1 at the effective rate, lasting until Pause after the pause ends
-	// unless a cut pace (which recovers on its own) is in force.
+	// Hold keeps the effective rate instead of cutting it (a factor of 1): the server said when
+	// to come back (Retry-After), which is usable, so only the pause and the burst of 1 apply,
+	// at the rate the server let through. A held pace does not recover; it lapses a minute after
+	// the pause unless the server refuses again.
 	Hold bool
 }
 

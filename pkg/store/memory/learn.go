@@ -12,6 +12,9 @@ import (
 // the admitted count since that cut still informs the next one until then.
 const learnIdle = time.Minute
 
+// holdFor is how long a held pace outlives its pause (see store.Backoff.Hold).
+const holdFor = time.Minute
+
 // pace is a learned limit's state: GCRA in whole microseconds, one unit every iv.
 type pace struct {
 	iv    int64 // µs; 0: no pace
@@ -175,22 +178,6 @@ func (s *Store) Backoff(ctx context.Context, key string, b store.Backoff) (store
 	e := s.entryFor(key)
 	l := e.ensureLearned()
 	pause := ceilDur(b.Pause)
-	if b.Hold {
-		wait := max(0, ceilDur(b.RetryAfter))
-		e.blockedUntil = max(e.blockedUntil, now+wait)
-		if !l.req.active(now) || l.req.until != 0 {
-			iv := ceilDur(b.Ceiling)
-			if l.req.active(now) {
-				iv = l.req.iv
-			}
-			tat := l.req.tat
-			if !l.req.active(now) {
-				tat = 0
-			}
-			l.req = pace{iv: iv, burst: 1, until: max(l.req.until, e.blockedUntil+pause), tat: tat}
-		}
-		return e.snapshot(now), nil
-	}
 	if l.cutAt == 0 || now-l.cutAt >= pause {
 		cur := 1 / float64(ceilDur(b.Ceiling))
 		if l.req.active(now) {
@@ -203,7 +190,11 @@ func (s *Store) Backoff(ctx context.Context, key string, b store.Backoff) (store
 				cur, far = admitted, true
 			}
 		}
-		rate := b.Factor * cur
+		factor := b.Factor
+		if b.Hold {
+			factor = 1
+		}
+		rate := factor * cur
 		if rate <= 0 { // nothing admitted since the last cut: slower than the pace in force
 			iv := int64(0)
 			if l.req.active(now) {
@@ -223,6 +214,12 @@ func (s *Store) Backoff(ctx context.Context, key string, b store.Backoff) (store
 			wait = ceilDur(b.RetryAfter)
 		}
 		e.blockedUntil = max(e.blockedUntil, now+wait)
+		if b.Hold {
+			// A held rate does not recover: it is what the server let through, and it lapses a
+			// minute after the pause unless the server refuses again.
+			l.step = 0
+			l.req.until = max(e.blockedUntil, now) + holdFor.Microseconds()
+		}
 	} else if b.RetryAfter >= 0 {
 		e.blockedUntil = max(e.blockedUntil, now+ceilDur(b.RetryAfter))
 	}

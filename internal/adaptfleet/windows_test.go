@@ -1,0 +1,42 @@
+package adaptfleet_test
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/weir-go/weir/internal/vendorapi"
+)
+
+// windows shows, per server window from the first, the requests served and rejected in it.
+func windows(s *vendorapi.Server) string {
+	var b strings.Builder
+	arr := s.Arrivals()
+	if len(arr) == 0 {
+		return ""
+	}
+	type w struct{ ok, rej int }
+	m := map[int64]*w{}
+	lo, hi := arr[len(arr)-1].Window, arr[len(arr)-1].Window
+	for _, a := range arr {
+		if a.Global {
+			continue
+		}
+		if m[a.Window] == nil {
+			m[a.Window] = &w{}
+		}
+		if a.Status == 200 {
+			m[a.Window].ok++
+		} else {
+			m[a.Window].rej++
+		}
+		lo, hi = min(lo, a.Window), max(hi, a.Window)
+	}
+	for k := lo; k <= hi; k++ {
+		if m[k] == nil {
+			fmt.Fprintf(&b, " [%d:-]", k-lo)
+			continue
+		}
+		fmt.Fprintf(&b, " [%d:%d/%d]", k-lo, m[k].ok, m[k].rej)
+	}
+	return b.String()
+}

@@ -1,0 +1,5 @@
+package redis
+
+import "sync/atomic"
+
+var DebugBatches, DebugBatched, DebugAlone atomic.Int64
