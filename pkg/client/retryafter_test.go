@@ -14,4 +14,3 @@ func TestRetryAfterMillisecondsHeader(t *testing.T) {
 	assert.True(t, ok)
 	assert.Equal(t, 1500*time.Millisecond, d)
 }
-
