@@ -27,9 +27,11 @@ const (
 //   - a quota running low (what is left would not last until the reset at the configured rate)
 //     is spread over the time to the reset: a pace of one request (or unit of cost, for quotas of
 //     tokens or points) every reset/remaining, with a burst of one;
-//   - a rejection (429, 503, or a 403 whose quota is exhausted) that carries no quota cuts the
-//     key's rate (multiplicative decrease, see store.Backoff) and pauses the key, for the server's
-//     Retry-After if it sent one; the rate then recovers additively with every admitted request.
+//   - a rejection (429; 503 or 403 that say so, by Retry-After or a spent quota) that carries no
+//     quota pauses the key: for the server's Retry-After, coming back one request at a time at
+//     the rate the server let through; or, with no Retry-After, cutting the key's rate
+//     (multiplicative decrease, see store.Backoff), which then recovers additively with every
+//     admitted request. A bare 503 is the server failing: the breaker's business, not a cut.
 //
 // The configured Limits stay the ceiling: nothing a server says raises them. Adaptation needs
 // Limits (a key to pace) and a store that implements store.Learner (both of Weir's do).
@@ -126,7 +128,11 @@ func (a *adapter) observe(ctx context.Context, resp *http.Response, cost int64, 
 			}
 		}
 	}
-	rejected = resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable ||
+	// A 503 is a rate-limit refusal only when it says so (Retry-After or a spent quota): a bare
+	// 503 is the server failing, which is the breaker's business, and cutting the rate on every
+	// one would starve a client of an upstream that fails now and then.
+	rejected = resp.StatusCode == http.StatusTooManyRequests ||
+		resp.StatusCode == http.StatusServiceUnavailable && (sig.RetryAfter >= 0 || exhausted) ||
 		resp.StatusCode == http.StatusForbidden && exhausted
 	if sig.Empty() && !rejected {
 		return false, false
