@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -17,9 +18,16 @@ import (
 var _ store.Queues = (*Store)(nil)
 
 const (
+	// promoteBatch bounds the delayed jobs one script call of Dequeue promotes, earliest due
+	// first, so that a backlog of due jobs cannot make one call long: Dequeue calls again after
+	// a full batch, and hands out a job only once every due job is ready.
+	promoteBatch = 100
 	// reapBatch bounds the expired leases one script call returns; Reap calls again while a
 	// call returns a full batch.
 	reapBatch = 100
+	// wakeMarkers bounds the wake list: markers pile up only while no worker waits, and each
+	// one left over costs one early return of WaitReady.
+	wakeMarkers = 16
 	// waitSlice is how long one BLPOP of WaitReady blocks: the shortest timeout go-redis sends
 	// (whole seconds), and how long a wait abandoned by its caller may linger.
 	waitSlice = time.Second
@@ -39,23 +47,20 @@ func (s *Store) Enqueue(ctx context.Context, name string, p store.QueuePolicy, n
 		return "", false, err
 	}
 	keys, args := s.enqueueCall(name, p, nj)
-	v, err := s.runQueue(ctx, name, lua.QueueEnqueue, keys, args...)
+	v, err := s.runQueue(ctx, lua.QueueEnqueue, keys, args...)
 	return s.enqueueReply(ctx, name, nj, v, err)
 }
 
 // enqueueCall is queue_enqueue.lua's keys and arguments for one job.
 func (s *Store) enqueueCall(name string, p store.QueuePolicy, nj store.NewJob) ([]string, []any) {
-	id := nj.ID
-	if id == "" {
-		id = s.newID()
+	idem := 0
+	if nj.IdempotencyKey != "" {
+		idem = 1
 	}
-	keys := s.queueKeysOf(name).jobs
-	args := []any{s.nowArg(), id, nj.Priority, min(ceilMicros(nj.Delay), maxDelay), p.MaxLen, nj.Payload, nil, nil}
-	if nj.IdempotencyKey == "" {
-		return keys, args[:6]
-	}
-	args[6], args[7] = p.IdempotencyTTL.Microseconds(), s.keepMillis(p.IdempotencyTTL)
-	return with(keys, s.idemKey(name, nj.IdempotencyKey)), args
+	keys := append(s.queueKeys(name, qReady, qMeta, qPayload, qDelayed, qInflight, qDepth, qCounters, qWake),
+		s.idemKey(name, nj.IdempotencyKey))
+	return keys, []any{s.nowArg(), nj.ID, idSuffix(), nj.Priority,
+		min(ceilMicros(nj.Delay), maxDelay), idem, p.IdempotencyTTL.Microseconds(), p.MaxLen, nj.Payload, wakeMarkers}
 }
 
 // enqueueReply reads queue_enqueue.lua's answer.
@@ -69,25 +74,22 @@ func (s *Store) enqueueReply(ctx context.Context, name string, nj store.NewJob, 
 		}
 		return "", false, s.wrap(ctx, err)
 	}
-	switch v := v.(type) {
-	case string: // added
-		return v, false, nil
-	case []any: // the idempotency key's job
-		if len(v) == 1 {
-			if id, ok := v[0].(string); ok {
-				return id, true, nil
-			}
-		}
+	f, err := fields(v, 2)
+	if err != nil {
+		return "", false, err
 	}
-	return "", false, unexpected(v)
+	return f[0], f[1] == "1", nil
 }
 
-// newID assigns a job an id: how many ids the store has assigned, in base 36, "-", and a tag
-// drawn at random once per store. The count keeps a store's ids apart, the tag (62 random bits)
-// those of different stores and processes.
-func (s *Store) newID() string {
-	qs := queueStateOf(s)
-	return strconv.FormatUint(qs.ids.Add(1), 36) + "-" + qs.idTag
+// idSuffix makes assigned ids unique beyond the queue's sequence, which starts again if the
+// queue's keys are deleted while old ids live on in callers' hands.
+func idSuffix() string {
+	const digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+	var b [8]byte
+	for i := range b {
+		b[i] = digits[rand.IntN(len(digits))]
+	}
+	return string(b[:])
 }
 
 // ceilMicros rounds d up to whole µs: a lease or a delay never ends early.
@@ -101,87 +103,38 @@ func (s *Store) Dequeue(ctx context.Context, name string, lease time.Duration) (
 	if err := s.check(ctx, name); err != nil {
 		return store.Lease{}, false, err
 	}
-	promoted := false
+	keys := s.queueKeys(name, qReady, qMeta, qPayload, qLastErr, qDelayed, qInflight, qTokens, qDepth, qCounters, qWake)
+	var (
+		v        any
+		err      error
+		promoted = 0
+	)
 	for {
-		v, err := s.runLease(ctx, name, ceilMicros(lease), promoted)
+		v, err = s.runQueue(ctx, lua.QueueDequeue, keys, s.nowArg(), ceilMicros(lease), promoteBatch, wakeMarkers, promoted)
 		if err != nil {
 			return store.Lease{}, false, s.wrap(ctx, err)
 		}
 		if more, ok := v.(int64); !ok || more != 1 {
-			return parseLease(v)
+			break
 		}
-		promoted = true // a full batch of due jobs: promote the rest before choosing
+		promoted = 1 // a full batch of due jobs: promote the rest before choosing
 	}
-}
-
-// parseLease reads queue_dequeue.lua's answer: {} or {id, meta, payload, deadline_us}.
-func parseLease(v any) (store.Lease, bool, error) {
-	arr, ok := v.([]any)
-	if !ok || (len(arr) != 0 && len(arr) != 4) {
+	f, err := fields(v, 0)
+	if err != nil || len(f) == 0 {
+		return store.Lease{}, false, err
+	}
+	if len(f) != 8 {
 		return store.Lease{}, false, unexpected(v)
 	}
-	if len(arr) == 0 {
-		return store.Lease{}, false, nil
+	job, err := parseJob(f[:6])
+	if err != nil {
+		return store.Lease{}, false, err
 	}
-	var f [4]string
-	for i, x := range arr {
-		if f[i], ok = x.(string); !ok {
-			return store.Lease{}, false, unexpected(v)
-		}
+	n, err := parseInts(f[6], f[7])
+	if err != nil {
+		return store.Lease{}, false, err
 	}
-	m, ok := parseMeta(f[1])
-	deadline, err := strconv.ParseInt(f[3], 10, 64)
-	if !ok || m.token < 0 || err != nil {
-		return store.Lease{}, false, unexpected(v)
-	}
-	return store.Lease{
-		Job: store.Job{ID: f[0], Priority: m.priority, Payload: bytesOf(f[2]), Attempt: m.attempt,
-			EnqueuedAt: time.UnixMicro(m.enqueued), LastError: m.lastErr},
-		Token:    m.token,
-		Deadline: time.UnixMicro(deadline),
-	}, true, nil
-}
-
-// meta is a job's entry in the meta hash (see queue_enqueue.lua).
-type meta struct {
-	attempt  int
-	token    int64 // -1 unless in flight
-	priority int
-	enqueued int64 // µs
-	lastErr  string
-}
-
-// parseMeta reads "<attempt, 10 digits>|<token, 19 digits or 19 "-">|<priority>|<seq>|
-// <enqueued_us>|<last_error>".
-func parseMeta(s string) (meta, bool) {
-	if len(s) < 32 || s[10] != '|' || s[30] != '|' {
-		return meta{}, false
-	}
-	var m meta
-	var err error
-	if m.attempt, err = strconv.Atoi(s[:10]); err != nil {
-		return meta{}, false
-	}
-	m.token = -1
-	if s[11] != '-' {
-		if m.token, err = strconv.ParseInt(s[11:30], 10, 64); err != nil {
-			return meta{}, false
-		}
-	}
-	prio, rest, ok1 := strings.Cut(s[31:], "|")
-	_, rest, ok2 := strings.Cut(rest, "|")
-	enq, last, ok3 := strings.Cut(rest, "|")
-	if !ok1 || !ok2 || !ok3 {
-		return meta{}, false
-	}
-	if m.priority, err = strconv.Atoi(prio); err != nil {
-		return meta{}, false
-	}
-	if m.enqueued, err = strconv.ParseInt(enq, 10, 64); err != nil {
-		return meta{}, false
-	}
-	m.lastErr = last
-	return m, true
+	return store.Lease{Job: job, Token: n[0], Deadline: time.UnixMicro(n[1])}, true, nil
 }
 
 // Extend implements store.Queues.
@@ -192,7 +145,7 @@ func (s *Store) Extend(ctx context.Context, name, id string, token int64, lease 
 	if err := s.check(ctx, name); err != nil {
 		return time.Time{}, err
 	}
-	v, err := s.runQueue(ctx, name, lua.QueueExtend, s.queueKeysOf(name).extend, s.nowArg(), id, tokenArg(token), ceilMicros(lease))
+	v, err := s.runQueue(ctx, lua.QueueExtend, s.queueKeys(name, qInflight, qTokens), s.nowArg(), id, token, ceilMicros(lease))
 	if err != nil {
 		return time.Time{}, s.leaseErr(ctx, err, id, token)
 	}
@@ -213,26 +166,13 @@ func (s *Store) Ack(ctx context.Context, name string, p store.QueuePolicy, id st
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	if err := s.check(ctx, name); err != nil {
-		return err
-	}
-	v, err := s.runAck(ctx, name, id, tokenArg(token), result, p.ResultTTL.Microseconds(), s.keepMillis(p.ResultTTL))
-	if err != nil {
-		return s.wrap(ctx, err)
-	}
-	switch v {
-	case int64(0), int64(1): // acked, or a repeat of the ack that did
-		return nil
-	case int64(2):
-		return fmt.Errorf("%w: job %q, token %d", store.ErrLeaseLost, id, token)
-	}
-	return unexpected(v)
+	return s.finish(ctx, name, "ack", id, token, result, 0, p)
 }
 
 // Retry implements store.Queues.
 func (s *Store) Retry(ctx context.Context, name, id string, token int64, at time.Time, lastErr string) error {
 	due := min(max(at.UnixMicro(), -maxMicros), maxMicros)
-	return s.fail(ctx, name, id, token, "retry", lastErr, due)
+	return s.finish(ctx, name, "retry", id, token, lastErr, due, store.QueuePolicy{})
 }
 
 // Bury implements store.Queues.
@@ -241,42 +181,19 @@ func (s *Store) Bury(ctx context.Context, name string, p store.QueuePolicy, id s
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	return s.fail(ctx, name, id, token, "bury", reason, p.ResultTTL.Microseconds(), s.keepMillis(p.ResultTTL), p.MaxDead)
+	return s.finish(ctx, name, "bury", id, token, reason, 0, p)
 }
 
-// fail runs queue_finish.lua to retry or bury a job; msg is the last error or the reason, and
-// more the script's arguments from ARGV[6] on.
-func (s *Store) fail(ctx context.Context, name, id string, token int64, op, msg string, more ...any) error {
+// finish runs queue_finish.lua for op; msg is the result body, the last error or the reason.
+func (s *Store) finish(ctx context.Context, name, op, id string, token int64, msg any, due int64, p store.QueuePolicy) error {
 	if err := s.check(ctx, name); err != nil {
 		return err
 	}
-	keys := with(s.queueKeysOf(name).fail)
-	keys[3] = s.resultKey(name, id)
-	args := append([]any{s.nowArg(), op, id, tokenArg(token), msg}, more...)
-	_, err := s.runQueue(ctx, name, lua.QueueFinish, keys, args...)
+	keys := append(s.queueKeys(name, qReady, qMeta, qPayload, qLastErr, qDelayed, qInflight, qTokens, qDepth, qDead, qCounters, qWake),
+		s.resultKey(name, id))
+	_, err := s.runQueue(ctx, lua.QueueFinish, keys, s.nowArg(), op, id, token, msg, due,
+		p.ResultTTL.Microseconds(), p.MaxDead, wakeMarkers)
 	return s.leaseErr(ctx, err, id, token)
-}
-
-// tokenArg is a token as the meta hash holds it: 19 digits. A negative token, which no lease
-// has, stays as it is and matches none.
-func tokenArg(token int64) string {
-	const zeros = "0000000000000000000"
-	d := strconv.FormatInt(token, 10)
-	if token < 0 || len(d) >= len(zeros) {
-		return d
-	}
-	return zeros[len(d):] + d
-}
-
-// keepMillis is how long Redis keeps a key that the scripts expire after ttl: ttl rounded up to
-// whole ms. Under a clock override (tests) the key lives at least ten minutes of real time: the
-// expiry stored beside it, read against the override's time, decides; Redis only clears it away.
-func (s *Store) keepMillis(ttl time.Duration) int64 {
-	ms := int64((ttl + time.Millisecond - 1) / time.Millisecond)
-	if s.now != nil {
-		ms = max(ms, 600_000)
-	}
-	return ms
 }
 
 // leaseErr translates a script's LEASELOST reply into store.ErrLeaseLost.
@@ -292,10 +209,10 @@ func (s *Store) Reap(ctx context.Context, name string) (int, error) {
 	if err := s.check(ctx, name); err != nil {
 		return 0, err
 	}
-	keys := s.queueKeysOf(name).reap
+	keys := s.queueKeys(name, qReady, qMeta, qInflight, qTokens, qDepth, qWake)
 	total := 0
 	for {
-		v, err := s.runQueue(ctx, name, lua.QueueReap, keys, s.nowArg(), reapBatch)
+		v, err := s.runQueue(ctx, lua.QueueReap, keys, s.nowArg(), reapBatch, wakeMarkers)
 		if err != nil {
 			return total, s.wrap(ctx, err)
 		}
@@ -315,7 +232,7 @@ func (s *Store) Result(ctx context.Context, name, id string) (store.Result, erro
 	if err := s.check(ctx, name); err != nil {
 		return store.Result{}, err
 	}
-	v, err := s.runQueue(ctx, name, lua.QueueResult, []string{s.resultKey(name, id)}, s.nowArg())
+	v, err := s.runQueue(ctx, lua.QueueResult, []string{s.resultKey(name, id)}, s.nowArg())
 	if err != nil {
 		return store.Result{}, s.wrap(ctx, err)
 	}
@@ -341,7 +258,7 @@ func (s *Store) QueueStats(ctx context.Context, name string) (store.QueueStats, 
 	if err := s.check(ctx, name); err != nil {
 		return store.QueueStats{}, err
 	}
-	v, err := s.runQueue(ctx, name, lua.QueueStats, s.queueKeysOf(name).stats)
+	v, err := s.runQueue(ctx, lua.QueueStats, s.queueKeys(name, qDepth, qInflight, qDelayed, qDead))
 	if err != nil {
 		return store.QueueStats{}, s.wrap(ctx, err)
 	}
@@ -374,7 +291,7 @@ func (s *Store) Dead(ctx context.Context, name string, n int) ([]store.Job, erro
 	if n <= 0 {
 		return out, nil
 	}
-	v, err := s.runQueue(ctx, name, lua.QueueDead, s.deadKeys(name, ""), "list", n)
+	v, err := s.runQueue(ctx, lua.QueueDead, s.deadKeys(name, ""), "list", n, wakeMarkers)
 	if err != nil {
 		return nil, s.wrap(ctx, err)
 	}
@@ -382,16 +299,15 @@ func (s *Store) Dead(ctx context.Context, name string, n int) ([]store.Job, erro
 	if err != nil {
 		return nil, err
 	}
-	if len(f)%3 != 0 {
+	if len(f)%6 != 0 {
 		return nil, unexpected(v)
 	}
-	for i := 0; i < len(f); i += 3 {
-		m, ok := parseMeta(f[i+1])
-		if !ok {
-			return nil, unexpected(v)
+	for i := 0; i < len(f); i += 6 {
+		j, err := parseJob(f[i : i+6])
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, store.Job{ID: f[i], Priority: m.priority, Payload: bytesOf(f[i+2]), Attempt: m.attempt,
-			EnqueuedAt: time.UnixMicro(m.enqueued), LastError: m.lastErr})
+		out = append(out, j)
 	}
 	return out, nil
 }
@@ -402,7 +318,7 @@ func (s *Store) Requeue(ctx context.Context, name string, _ store.QueuePolicy, i
 	if err := s.check(ctx, name); err != nil {
 		return err
 	}
-	_, err := s.runQueue(ctx, name, lua.QueueDead, s.deadKeys(name, id), "requeue", id)
+	_, err := s.runQueue(ctx, lua.QueueDead, s.deadKeys(name, id), "requeue", id, wakeMarkers)
 	if code, _ := replyCode(err); code == "NOTFOUND" {
 		return fmt.Errorf("%w: no dead job %q", store.ErrNotFound, id)
 	}
@@ -410,7 +326,7 @@ func (s *Store) Requeue(ctx context.Context, name string, _ store.QueuePolicy, i
 }
 
 func (s *Store) deadKeys(name, id string) []string {
-	return with(s.queueKeysOf(name).dead, s.resultKey(name, id))
+	return append(s.queueKeys(name, qDead, qMeta, qPayload, qLastErr, qReady, qDepth, qWake), s.resultKey(name, id))
 }
 
 // WaitReady implements store.Queues. It returns at once when a job is ready; otherwise it blocks
@@ -491,6 +407,13 @@ func (s *Store) awaitWake(key string, woke chan<- error, gone <-chan struct{}) {
 	}
 }
 
+// runQueue runs one queue script, bounded by the store's timeout.
+func (s *Store) runQueue(ctx context.Context, sc *lua.Script, keys []string, args ...any) (any, error) {
+	octx, cancel := s.opContext(ctx)
+	defer cancel()
+	return sc.Run(octx, s.rdb, keys, args...).Result()
+}
+
 // replyCode returns the error code of a Redis error reply (its first word) and the rest of the
 // message; "" for any other error.
 func replyCode(err error) (code, rest string) {
@@ -532,6 +455,16 @@ func parseInts(f ...string) ([]int64, error) {
 		out[i] = n
 	}
 	return out, nil
+}
+
+// parseJob reads id, priority, payload, attempt, enqueued_us, last_error.
+func parseJob(f []string) (store.Job, error) {
+	n, err := parseInts(f[1], f[3], f[4])
+	if err != nil {
+		return store.Job{}, err
+	}
+	return store.Job{ID: f[0], Priority: int(n[0]), Payload: bytesOf(f[2]), Attempt: int(n[1]),
+		EnqueuedAt: time.UnixMicro(n[2]), LastError: f[5]}, nil
 }
 
 // bytesOf returns s as bytes; empty is nil, as the memory store keeps it.

@@ -415,7 +415,7 @@ func TestQueueKeysShareOneHashTag(t *testing.T) {
 	for _, k := range keys {
 		require.True(t, strings.HasPrefix(k, prefix+":{q:"+q+"}:"), "key %q", k)
 	}
-	for _, part := range []string{"meta", "payload", "inflight", "delayed", "dead", "ctr", "wake", "idem:k"} {
+	for _, part := range []string{"meta", "payload", "lasterr", "inflight", "tokens", "delayed", "dead", "ctr", "wake", "idem:k"} {
 		assert.Contains(t, keys, prefix+":{q:"+q+"}:"+part)
 	}
 }

@@ -1,5 +1,0 @@
-package redis
-
-import "sync/atomic"
-
-var DebugBatches, DebugBatched, DebugAlone atomic.Int64
