@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -171,6 +173,7 @@ func (s summary) print(w io.Writer) {
 	fmt.Fprintf(tw, "  busiest second\t%d arrivals at the API; the client's limit allows at most %d (burst %d + %d in 1s; %d allowing %v for transit)\n",
 		s.BusiestSecond, s.Bound, s.Limit.EffectiveBurst(), s.Bound-s.Limit.EffectiveBurst(), s.Allowed, transitAllowance)
 	fmt.Fprintf(tw, "  latency\tp50 %v, p99 %v (waits and retries included)\n", s.P50.Round(time.Millisecond), s.P99.Round(time.Millisecond))
+	fmt.Fprintf(tw, "  server said\t%s\n", adaptLine(s.Stats))
 	tw.Flush()
 
 	fmt.Fprintf(w, "\n  finishing order by priority (rank 1 finished first, %d last):\n", s.Requests)
@@ -184,4 +187,23 @@ func (s summary) print(w io.Writer) {
 		return
 	}
 	fmt.Fprintln(w, "\nresult: ok: every request succeeded and the API never saw more than the client's limit allows")
+}
+
+// adaptLine sums up what the client learned from the server's own word (its RateLimit fields,
+// Retry-After): the responses that said something, by header family, the fleet-wide pauses set,
+// and the request rate in force at the end.
+func adaptLine(st client.Stats) string {
+	var n int64
+	kinds := make([]string, 0, len(st.Signals))
+	for k, v := range st.Signals {
+		n += v
+		kinds = append(kinds, fmt.Sprintf("%s %d", k, v))
+	}
+	sort.Strings(kinds)
+	by := ""
+	if len(kinds) > 0 {
+		by = " (" + strings.Join(kinds, ", ") + ")"
+	}
+	return fmt.Sprintf("%d responses spoke of the quota%s; %d pauses set from them; rate in force at the end %.0f/s",
+		n, by, st.Pauses, st.EffectiveRate)
 }

@@ -159,18 +159,17 @@ func (v Verdict) String() string {
 }
 
 // Strict reports whether the acceptance numbers apply: WEIR_FLEET_STRICT=1, which CI sets in its
-// step for the fleet tests (real Redis, no race detector, nothing else running). Elsewhere (a
-// loaded machine, the race detector) the same runs are checked with generous margins.
+// step for the fleet tests (real Redis, no race detector, one test binary at a time). Elsewhere
+// (a loaded machine, the race detector, every package's tests at once) the windows a starved
+// process misses say nothing about the client, so only what timing cannot change is checked.
 func Strict() bool { return os.Getenv("WEIR_FLEET_STRICT") == "1" }
 
-// Judge reads s's record of sc's run: strictly, at most one rejection per server window after
-// the first signal and done within 15% of the ideal time; otherwise (and for a Pending scenario)
-// at most three and twice the ideal.
+// Judge reads s's record of sc's run. Always: every request was served in the end, and the
+// rejections stayed at most half the requests (a client that learned nothing hammers a
+// server far more). Strictly, the acceptance numbers: at most one rejection per server window
+// after the first signal and done within 15% of the ideal time (for a Pending scenario, at most
+// three and twice the ideal).
 func Judge(s *vendorapi.Server, sc Scenario, strict bool) (Verdict, error) {
-	maxWorst, maxRatio := 1, 1.15
-	if !strict || sc.Pending != "" {
-		maxWorst, maxRatio = 3, 2.0
-	}
 	r := s.Report()
 	v := Verdict{Kind: sc.Kind, Served: r.Served, Rejected: r.Rejected, WorstAfterFirst: r.WorstAfterFirst,
 		Took: r.LastServed.Sub(r.First), Ideal: s.Ideal(r.First, sc.Requests, sc.Cost)}
@@ -180,6 +179,16 @@ func Judge(s *vendorapi.Server, sc Scenario, strict bool) (Verdict, error) {
 	var errs []error
 	if r.Served != sc.Requests {
 		errs = append(errs, fmt.Errorf("%s: served %d, want %d", sc.Kind, r.Served, sc.Requests))
+	}
+	if 2*r.Rejected > sc.Requests {
+		errs = append(errs, fmt.Errorf("%s: %d rejections for %d requests, want at most half as many", sc.Kind, r.Rejected, sc.Requests))
+	}
+	if !strict {
+		return v, errors.Join(errs...)
+	}
+	maxWorst, maxRatio := 1, 1.15
+	if sc.Pending != "" {
+		maxWorst, maxRatio = 3, 2.0
 	}
 	if r.WorstAfterFirst > maxWorst {
 		errs = append(errs, fmt.Errorf("%s: %d rejections in one window after the first signal, want at most %d", sc.Kind, r.WorstAfterFirst, maxWorst))

@@ -1,7 +1,8 @@
 // Package demoapi is a small HTTP API that behaves like a real quota'd upstream, for the worker's
-// demo and for tests: it enforces its own rate limit (429 with Retry-After beyond it), fails now and
-// then (503), answers slowly now and then, and records every arrival so that a caller can check
-// what the API actually saw.
+// demo and for tests: it enforces its own rate limit (429 with Retry-After beyond it) and says so on
+// every response in the IETF draft's fields (RateLimit-Policy and RateLimit), fails now and then
+// (503), answers slowly now and then, and records every arrival so that a caller can check what the
+// API actually saw.
 package demoapi
 
 import (
@@ -92,7 +93,11 @@ func New(cfg Config) (*API, error) {
 // the seeded fate says.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	now := a.cfg.Clock.Now()
-	status, slow, n, wait := a.admit(now)
+	status, slow, n, remaining, wait := a.admit(now)
+	// The quota on every response, as the IETF draft writes it: the policy (q per w seconds) and
+	// what is left of it, with the seconds until more (t, whole seconds rounded up).
+	w.Header().Set("RateLimit-Policy", fmt.Sprintf(`"default";q=%d;w=1`, a.cfg.Limit))
+	w.Header().Set("RateLimit", fmt.Sprintf(`"default";r=%d;t=%d`, remaining, int64(math.Ceil(wait.Seconds()))))
 	switch status {
 	case http.StatusTooManyRequests:
 		w.Header().Set("Retry-After", strconv.FormatInt(int64(math.Ceil(wait.Seconds())), 10))
@@ -110,12 +115,12 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // admit decides a request arriving at now and records it. It returns the status, whether a 200
-// is to be slow, the request's admission number (from 1) and, for a 429, the wait until the next
-// window.
-func (a *API) admit(now time.Time) (status int, slow bool, n int, wait time.Duration) {
+// is to be slow, the request's admission number (from 1), what is left of the window's quota and
+// the wait until the next window.
+func (a *API) admit(now time.Time) (status int, slow bool, n, remaining int, wait time.Duration) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	ok, wait := a.window.allow(now)
+	ok, remaining, wait := a.window.allow(now)
 	status = http.StatusTooManyRequests
 	if ok {
 		a.admitted++
@@ -129,7 +134,7 @@ func (a *API) admit(now time.Time) (status int, slow bool, n int, wait time.Dura
 		}
 	}
 	a.arrivals = append(a.arrivals, Arrival{At: now, Status: status})
-	return status, slow, n, wait
+	return status, slow, n, remaining, wait
 }
 
 // Arrivals returns a copy of every arrival so far, in order.

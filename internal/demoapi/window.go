@@ -12,16 +12,17 @@ type fixedWindow struct {
 	count int
 }
 
-// allow counts a request at now and reports whether the window admits it; when not, it says how
-// long until the next window opens.
-func (w *fixedWindow) allow(now time.Time) (bool, time.Duration) {
+// allow counts a request at now and reports whether the window admits it, how many more it would
+// admit, and how long until the next window opens.
+func (w *fixedWindow) allow(now time.Time) (ok bool, remaining int, reset time.Duration) {
 	start := now.Truncate(w.size)
 	if !start.Equal(w.start) {
 		w.start, w.count = start, 0
 	}
+	reset = start.Add(w.size).Sub(now)
 	if w.count >= w.limit {
-		return false, start.Add(w.size).Sub(now)
+		return false, 0, reset
 	}
 	w.count++
-	return true, 0
+	return true, w.limit - w.count, reset
 }

@@ -35,7 +35,11 @@ if L[11] == 0 or now - L[11] >= pause then
   local far = L[11] == 0
   if L[11] > 0 then
     local admitted = L[12] / (now - L[11])
-    if cur > 2 * admitted then cur, far = admitted, true end
+    if ARGV[7] == '1' then
+      if 2 * admitted < cur then cur = 2 * admitted end
+    elseif cur > 2 * admitted then
+      cur, far = admitted, true
+    end
   end
   if ARGV[7] == '1' then factor = 1 end
   local rate = factor * cur

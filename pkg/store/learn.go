@@ -109,10 +109,11 @@ type Backoff struct {
 	// RetryAfter is the server's Retry-After when it sent one (the pause is then exactly that);
 	// negative when it did not.
 	RetryAfter time.Duration
-	// Hold keeps the effective rate instead of cutting it (a factor of 1): the server said when
-	// to come back (Retry-After), which is usable, so only the pause and the burst of 1 apply,
-	// at the rate the server let through. A held pace does not recover; it lapses a minute after
-	// the pause unless the server refuses again.
+	// Hold keeps the rate instead of cutting it: the server said when to come back (Retry-After),
+	// which is usable, so only the pause and the burst of 1 apply, at the rate in force but no
+	// more than twice what the key admitted since the last hold or cut (room to use a fresh
+	// window's quota early, while requests still come back one at a time). A held pace does not
+	// recover; it lapses a minute after the pause unless the server refuses again.
 	Hold bool
 }
 

@@ -186,7 +186,9 @@ func (s *Store) Backoff(ctx context.Context, key string, b store.Backoff) (store
 		far := l.cutAt == 0 // nothing known yet: the first cut
 		if l.cutAt > 0 {
 			admitted := float64(l.admitted) / float64(now-l.cutAt)
-			if cur > 2*admitted {
+			if b.Hold {
+				cur = min(cur, 2*admitted) // back one at a time, but no faster than twice what got through
+			} else if cur > 2*admitted {
 				cur, far = admitted, true
 			}
 		}

@@ -295,8 +295,8 @@ func testBackoffHold(t *testing.T, h *harness) {
 		require.True(t, h.take(t, key, fast, 1).Allowed)
 		h.clk.Advance(100 * time.Millisecond)
 	}
-	// 10 admitted in 3 s, far below the pace: held at the admitted rate, 1 every 300ms.
+	// 10 admitted in 3 s, far below the pace: held at twice the admitted rate, 1 every 150ms.
 	got = h.backoff(t, key, b)
-	require.Equal(t, 300*time.Millisecond, got.Requests.Interval)
+	require.Equal(t, 150*time.Millisecond, got.Requests.Interval)
 	require.True(t, got.Paused.Equal(h.clk.Now().Add(2*time.Second)))
 }
