@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // upstreamStats is one line of `worker stats`.
@@ -19,8 +21,15 @@ type upstreamStats struct {
 	Dead     int         `json:"dead"`
 	Breaker  string      `json:"breaker"`
 	// Tokens is how many requests the tightest limit would admit now; -1 without limits.
-	Tokens int64  `json:"tokens"`
-	Error  string `json:"error,omitempty"`
+	Tokens int64 `json:"tokens"`
+	// What the fleet learned from the upstream's own word (see client.AdaptConfig): the request
+	// rate it paces the key at (0: none in force), when that pace lapses (zero: it recovers
+	// instead), the end of a pause in force, and the rate cuts so far.
+	LearnedRate  float64   `json:"learned_rate,omitempty"`
+	LearnedUntil time.Time `json:"learned_until,omitzero"`
+	PausedUntil  time.Time `json:"paused_until,omitzero"`
+	Cuts         int64     `json:"cuts,omitempty"`
+	Error        string    `json:"error,omitempty"`
 }
 
 func runStats(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -62,13 +71,13 @@ func runStats(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 0
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "UPSTREAM\tREADY (by priority)\tIN FLIGHT\tDELAYED\tDEAD\tBREAKER\tTOKENS")
+	fmt.Fprintln(tw, "UPSTREAM\tREADY (by priority)\tIN FLIGHT\tDELAYED\tDEAD\tBREAKER\tTOKENS\tLEARNED")
 	for _, r := range rows {
 		if r.Error != "" {
 			fmt.Fprintf(tw, "%s\terror: %s\n", r.Upstream, r.Error)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%d\n", r.Upstream, readyText(r.Ready), r.InFlight, r.Delayed, r.Dead, r.Breaker, r.Tokens)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%d\t%s\n", r.Upstream, readyText(r.Ready), r.InFlight, r.Delayed, r.Dead, r.Breaker, r.Tokens, learnedText(r, time.Now()))
 	}
 	_ = tw.Flush()
 	return 0
@@ -91,7 +100,32 @@ func collectStats(ctx context.Context, st fullStore, u upstreamProfile) upstream
 			r.Tokens = d.Remaining
 		}
 	}
+	if l, err := st.Learned(ctx, u.Name); err == nil {
+		r.LearnedRate, r.LearnedUntil, r.PausedUntil, r.Cuts = l.Requests.Rate(), l.Requests.Until, l.Paused, l.Cuts
+	}
 	return r
+}
+
+// learnedText is the LEARNED column: the pace in force and any pause, or "-".
+func learnedText(r upstreamStats, now time.Time) string {
+	var parts []string
+	if r.LearnedRate > 0 {
+		p := fmt.Sprintf("%.3g/s", r.LearnedRate)
+		if !r.LearnedUntil.IsZero() {
+			p += fmt.Sprintf(" for %v", r.LearnedUntil.Sub(now).Round(100*time.Millisecond))
+		}
+		parts = append(parts, p)
+	}
+	if !r.PausedUntil.IsZero() {
+		parts = append(parts, fmt.Sprintf("paused %v", r.PausedUntil.Sub(now).Round(100*time.Millisecond)))
+	}
+	if r.Cuts > 0 {
+		parts = append(parts, fmt.Sprintf("%d cuts", r.Cuts))
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, ", ")
 }
 
 func readyText(ready map[int]int) string {

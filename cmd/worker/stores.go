@@ -14,6 +14,7 @@ import (
 type fullStore interface {
 	store.Store
 	store.Queues
+	store.Learner
 }
 
 // redisURL is --redis, or WEIR_REDIS_URL when the flag is empty.

@@ -45,8 +45,8 @@ type AdaptConfig struct {
 	// the cut set, in [0, 1]. Default 0.002: 500 admitted requests restore the cut rate's worth.
 	Recover float64
 	// Pause is how long a rejection with neither quota nor Retry-After pauses the key when the
-	// fleet was sending far above what the server admitted (the server's window is likely young),
-	// and the length of an episode of rejections that cut once. Default 1 s.
+	// fleet was sending far above what the server admitted (the server's window is likely young).
+	// Rejections that come back while the key is paused cut nothing more. Default 1 s.
 	Pause time.Duration
 }
 

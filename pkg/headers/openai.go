@@ -44,14 +44,21 @@ var openAIKeys = [2][3]string{
 
 // parseGoDuration reads a duration in time.ParseDuration's syntax, or a bare number of seconds,
 // into [0, MaxDelay]. Unlike time.ParseDuration it caps what would overflow instead of failing,
-// and it refuses negative durations.
+// and it refuses negative durations (a negative zero is zero).
 func parseGoDuration(s string) (time.Duration, bool) {
 	s = strings.TrimSpace(s)
 	if d, ok := delayValue(s); ok {
 		return d, true
 	}
 	s = strings.TrimPrefix(s, "+")
-	if s == "" || s[0] == '-' {
+	if rest, neg := strings.CutPrefix(s, "-"); neg {
+		// A negative duration is refused, but "-0s" is zero (time.ParseDuration agrees).
+		if d, ok := parseGoDuration(rest); ok && d == 0 && !strings.HasPrefix(rest, "-") && !strings.HasPrefix(rest, "+") {
+			return 0, true
+		}
+		return 0, false
+	}
+	if s == "" {
 		return 0, false
 	}
 	total := 0.0 // seconds; a sum of finite non-negative terms, at worst +Inf, which seconds caps

@@ -1,12 +1,13 @@
 -- backoff.lua: a rejection whose response carried no quota: cut the key's request pace and pause
--- the key, fleet-wide, once per episode (store.Backoff documents the rule).
+-- the key, fleet-wide, once per episode: rejections that come back while the key is paused are
+-- no news (store.Backoff documents the rule).
 --
 -- KEYS[1] -> the key's limiter hash (see take.lua; "L" as learn.lua describes it, "b" the pause)
 -- ARGV[1] -> now in µs, or "0" to read Redis TIME
 -- ARGV[2] -> the multiplicative decrease, in (0, 1)
 -- ARGV[3] -> the strictest configured limit's interval in µs
 -- ARGV[4] -> the additive increase per admitted take, as a share of the rate the cut sets
--- ARGV[5] -> the pause after a cut made far above the admitted rate, and an episode's length, µs
+-- ARGV[5] -> the pause after a cut made far above the admitted rate, µs
 -- ARGV[6] -> the server's Retry-After in µs, or -1
 -- ARGV[7] -> "1" to hold the rate instead of cutting it (the server said when to come back)
 -- returns -> the request pace's interval µs, burst, until µs; the unit pace's three; the pause's
@@ -29,7 +30,7 @@ local blocked = tonumber(vals[2]) or 0
 local function active(j) return L[j + 1] > 0 and (L[j + 3] == 0 or now < L[j + 3]) end
 
 local wait = -1
-if L[11] == 0 or now - L[11] >= pause then
+if blocked <= now then -- a rejection while the key is paused is one sent before: no news
   local cur = 1 / ceiling
   if active(0) then cur = 1 / L[1] end
   local far = L[11] == 0

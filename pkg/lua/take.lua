@@ -157,7 +157,7 @@ for c = first_cost, #ARGV do
     if L then
       if active(0) then
         L[4] = PT[4]
-        if L[3] == 0 and L[10] > 0 then
+        if L[3] == 0 and L[10] > 0 and n > 0 then
           -- Additive recovery, ended once back at the strictest configured limit.
           L[9] = L[9] + L[10]
           local ceiling = 0
@@ -173,7 +173,7 @@ for c = first_cost, #ARGV do
         end
       end
       if active(4) then L[8] = PT[8] end
-      if L[11] > 0 then L[12] = L[12] + 1 end
+      if L[11] > 0 and n > 0 then L[12] = L[12] + 1 end -- a take of nothing is a read
     end
   else
     if wait == 0 then wait = 1 end

@@ -82,8 +82,9 @@ type Learned struct {
 
 // Backoff is what a rejection without quota does to a key (the multiplicative decrease of AIMD).
 //
-// Unless Hold is set, a rejection within Pause of the last cut belongs to the same episode: it cuts nothing (the
-// requests that were in flight when the first came back are not news). Otherwise the request
+// A rejection that comes back while the key is paused belongs to the same episode: it cuts
+// nothing (a request sent before the pause is not news), though a Retry-After still extends the
+// pause. Otherwise the request
 // pace's rate becomes Factor times the key's effective rate: the rate of the request pace in
 // force (or, with none, of the strictest configured limit, Ceiling), unless that was far above
 // what the server let through, more than twice the rate the key admitted since the last cut:
@@ -103,8 +104,7 @@ type Backoff struct {
 	// Recover is the additive increase per admitted take, as a share of the rate the cut set, in
 	// [0, 1].
 	Recover float64
-	// Pause is the fleet-wide pause after a cut made far above what the key admitted, and the
-	// length of an episode, > 0.
+	// Pause is the fleet-wide pause after a cut made far above what the key admitted, > 0.
 	Pause time.Duration
 	// RetryAfter is the server's Retry-After when it sent one (the pause is then exactly that);
 	// negative when it did not.

@@ -88,11 +88,12 @@ func (l *learned) decide(now, n int64) paceVerdict {
 }
 
 // commit records an admitted take: the paces' new TATs, the count since the last cut, and the
-// recovering request pace's additive increase, which ends the pace at the ceiling.
-func (l *learned) commit(v paceVerdict, now int64, ceiling int64) {
+// recovering request pace's additive increase, which ends the pace at the ceiling. A take of
+// nothing (a read) is no admitted request.
+func (l *learned) commit(v paceVerdict, now, n int64, ceiling int64) {
 	if l.req.active(now) {
 		l.req.tat = v.reqTat
-		if l.req.until == 0 && l.step > 0 {
+		if l.req.until == 0 && l.step > 0 && n > 0 {
 			l.rate += l.step
 			if ceiling > 0 && l.rate*float64(ceiling) >= 1-1e-9 { // back at the ceiling, within rounding
 				l.req = pace{}
@@ -104,7 +105,7 @@ func (l *learned) commit(v paceVerdict, now int64, ceiling int64) {
 	if l.unit.active(now) {
 		l.unit.tat = v.unitTat
 	}
-	if l.cutAt > 0 {
+	if l.cutAt > 0 && n > 0 {
 		l.admitted++
 	}
 }
@@ -178,7 +179,7 @@ func (s *Store) Backoff(ctx context.Context, key string, b store.Backoff) (store
 	e := s.entryFor(key)
 	l := e.ensureLearned()
 	pause := ceilDur(b.Pause)
-	if l.cutAt == 0 || now-l.cutAt >= pause {
+	if e.blockedUntil <= now { // a rejection while the key is paused is one sent before: no news
 		cur := 1 / float64(ceilDur(b.Ceiling))
 		if l.req.active(now) {
 			cur = 1 / float64(l.req.iv)
@@ -202,7 +203,7 @@ func (s *Store) Backoff(ctx context.Context, key string, b store.Backoff) (store
 			if l.req.active(now) {
 				iv = l.req.iv
 			}
-			rate = b.Factor / float64(max(iv, ceilDur(b.Ceiling)))
+			rate = factor / float64(max(iv, ceilDur(b.Ceiling)))
 		}
 		l.rate, l.step = rate, b.Recover*rate
 		l.req = pace{iv: intervalOf(rate), burst: 1, tat: l.req.tat}

@@ -164,7 +164,7 @@ func (e *entry) take(key string, limits []store.Limit, n, now int64, refusedBefo
 	if allowed && !blocked && refusedBefore == 0 {
 		d := store.Decision{Allowed: true, Remaining: -1}
 		if e.learned != nil {
-			e.learned.commit(pv, now, ceilingMicros(limits))
+			e.learned.commit(pv, now, n, ceilingMicros(limits))
 			d.Remaining, d.Paced = pv.remaining, e.learned.paced(now)
 		}
 		for k, i := range pos {

@@ -25,6 +25,7 @@ var learnTests = []test{
 	{"BackoffRetryAfter", testBackoffRetryAfter},
 	{"BackoffRecoversToCeiling", testBackoffRecovers},
 	{"BackoffHold", testBackoffHold},
+	{"BackoffEpisodeEndsWithPause", testBackoffEpisodeEnds},
 	{"BadInput", testLearnBadInput},
 }
 
@@ -299,4 +300,15 @@ func testBackoffHold(t *testing.T, h *harness) {
 	got = h.backoff(t, key, b)
 	require.Equal(t, 150*time.Millisecond, got.Requests.Interval)
 	require.True(t, got.Paused.Equal(h.clk.Now().Add(2*time.Second)))
+}
+
+func testBackoffEpisodeEnds(t *testing.T, h *harness) {
+	key := h.key("episode-ends")
+	b := bo()
+	b.Hold, b.RetryAfter = true, 100*time.Millisecond
+	require.Equal(t, int64(1), h.backoff(t, key, b).Cuts)
+	h.clk.Advance(50 * time.Millisecond)
+	require.Equal(t, int64(1), h.backoff(t, key, b).Cuts, "still paused: sent before the pause, no news")
+	h.clk.Advance(100 * time.Millisecond)
+	require.Equal(t, int64(2), h.backoff(t, key, b).Cuts, "the pause is over: a refusal now is news")
 }
