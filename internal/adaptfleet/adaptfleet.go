@@ -42,17 +42,19 @@ type Scenario struct {
 // Name is the scenario's key: its limiter and breaker in the store.
 func (sc Scenario) Name() string { return "adapt-" + string(sc.Kind) }
 
-// Scenarios are the acceptance scenarios, each a dozen server windows or more (24–36 s): long
-// enough that how a fleet enters its first window and leaves its last, spreading what it has left
-// (a window's worth at most), does not decide the figure; the servers that count in whole seconds
-// (Reddit, the IETF draft) and the one whose first window is short of tokens (OpenAI) get more. Requests divide by 3, the fleet's size.
+// Scenarios are the acceptance scenarios, each 18 server windows or more (36–48 s). A fleet that
+// spreads what is left of a quota over the time to its reset loses up to a window at each end of
+// its work against the ideal (which spends a whole quota the instant its window opens), so the
+// runs are long enough for that to stay well inside the 15%; the servers that count in whole
+// seconds (Reddit, the IETF draft) and the one whose first window may be short of tokens (OpenAI)
+// get 24. Requests divide by 3, the fleet's size.
 func Scenarios() []Scenario {
 	return []Scenario{
-		{Kind: vendorapi.GitHub, Config: vendorapi.Config{Quota: 20, Window: 2 * time.Second}, Requests: 240, Concurrency: 4},
-		{Kind: vendorapi.Reddit, Config: vendorapi.Config{Quota: 20, Window: 2 * time.Second}, Requests: 360, Concurrency: 4},
-		{Kind: vendorapi.Discord, Config: vendorapi.Config{Quota: 10, Window: 2 * time.Second, GlobalQuota: 8, GlobalWindow: time.Second}, Requests: 120, Concurrency: 4},
-		{Kind: vendorapi.OpenAI, Config: vendorapi.Config{Quota: 30, Window: 2 * time.Second, TokenQuota: 1000}, Requests: 180, Cost: 100, Concurrency: 4},
-		{Kind: vendorapi.IETF, Config: vendorapi.Config{Quota: 20, Window: 2 * time.Second}, Requests: 360, Concurrency: 4},
+		{Kind: vendorapi.GitHub, Config: vendorapi.Config{Quota: 20, Window: 2 * time.Second}, Requests: 360, Concurrency: 4},
+		{Kind: vendorapi.Reddit, Config: vendorapi.Config{Quota: 20, Window: 2 * time.Second}, Requests: 480, Concurrency: 4},
+		{Kind: vendorapi.Discord, Config: vendorapi.Config{Quota: 10, Window: 2 * time.Second, GlobalQuota: 8, GlobalWindow: time.Second}, Requests: 180, Concurrency: 4},
+		{Kind: vendorapi.OpenAI, Config: vendorapi.Config{Quota: 30, Window: 2 * time.Second, TokenQuota: 1000}, Requests: 240, Cost: 100, Concurrency: 4},
+		{Kind: vendorapi.IETF, Config: vendorapi.Config{Quota: 20, Window: 2 * time.Second}, Requests: 480, Concurrency: 4},
 		{Kind: vendorapi.RetryAfterDate, Config: vendorapi.Config{Quota: 20, Window: 2 * time.Second}, Requests: 240, Concurrency: 4,
 			Pending: "the rate held after a Retry-After is estimated from the takes admitted since the last hold, which a partly seen first window skews: 1.0–1.75× the ideal, 1–3 rejections a window across processes"},
 		{Kind: vendorapi.Bare, Config: vendorapi.Config{Quota: 10, Window: time.Second}, Requests: 240, Concurrency: 4,
