@@ -47,9 +47,10 @@ func (sc Scenario) Name() string { return "adapt-" + string(sc.Kind) }
 // its work against the ideal (which spends a whole quota the instant its window opens), so the
 // runs are long enough for that to stay well inside the 15%; the servers that count in whole
 // seconds (Reddit, the IETF draft) and the one whose first window may be short of tokens (OpenAI)
-// get 24. Requests divide by 3, the fleet's size.
+// get 24. Requests divide by 3, the fleet's size. Outside strict runs (see Strict) they are a
+// third as long.
 func Scenarios() []Scenario {
-	return []Scenario{
+	scs := []Scenario{
 		{Kind: vendorapi.GitHub, Config: vendorapi.Config{Quota: 20, Window: 2 * time.Second}, Requests: 360, Concurrency: 4},
 		{Kind: vendorapi.Reddit, Config: vendorapi.Config{Quota: 20, Window: 2 * time.Second}, Requests: 480, Concurrency: 4},
 		{Kind: vendorapi.Discord, Config: vendorapi.Config{Quota: 10, Window: 2 * time.Second, GlobalQuota: 8, GlobalWindow: time.Second}, Requests: 180, Concurrency: 4},
@@ -60,6 +61,14 @@ func Scenarios() []Scenario {
 		{Kind: vendorapi.Bare, Config: vendorapi.Config{Quota: 10, Window: time.Second}, Requests: 240, Concurrency: 4,
 			Pending: "the first cut knows nothing of the server's rate, and across processes two requests can be in flight when it refuses again: up to 2 rejections in the window after the first"},
 	}
+	if !Strict() {
+		// Outside CI's fleet step only what timing cannot change is checked (see Judge): a third
+		// of the work shows it as well, in a third of the time.
+		for i := range scs {
+			scs[i].Requests = scs[i].Requests / 9 * 3
+		}
+	}
+	return scs
 }
 
 // Ceiling is every client's configured limit: far above any scenario's server.

@@ -241,3 +241,20 @@ func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
 }
+
+// TestRunIntsReloads does for RunInts what TestRunReloads does for Run, with a script whose reply
+// is an array of integers, read into []int64.
+func TestRunIntsReloads(t *testing.T) {
+	ctx := context.Background()
+	rdb, _ := client(t)
+	key := fmt.Sprintf("weirtest-lua:{rl:%d}", time.Now().UnixNano())
+	t.Cleanup(func() { rdb.Del(context.Background(), key) })
+	until := time.Now().Add(time.Hour).UnixMicro()
+	require.NoError(t, lua.Block.Run(ctx, rdb, []string{key}, 0, until).Err())
+	for range 2 {
+		require.NoError(t, rdb.ScriptFlush(ctx).Err())
+		got, err := lua.Learned.RunInts(ctx, rdb, []string{key}, 0).Result()
+		require.NoError(t, err)
+		assert.Equal(t, []int64{0, 0, 0, 0, 0, 0, until, 0}, got, "no paces; the pause's end")
+	}
+}

@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/weir-go/weir/pkg/lua"
@@ -23,13 +24,12 @@ func (s *Store) TakeOrdered(ctx context.Context, key string, limits []store.Limi
 	args := s.takeArgs(limits, true, len(costs), func(i int) int64 { return costs[i] })
 	octx, cancel := s.opContext(ctx)
 	defer cancel()
-	v, err := lua.Take.Run(octx, s.rdb, []string{s.limiterKey(key)}, args...).Result()
+	out, err := lua.Take.RunInts(octx, s.rdb, []string{s.limiterKey(key)}, args...).Result()
 	if err != nil {
 		return nil, s.wrap(ctx, err)
 	}
-	out, err := ints(v, 5*len(costs))
-	if err != nil {
-		return nil, err
+	if len(out) < 5*len(costs) {
+		return nil, fmt.Errorf("weir/store/redis: take.lua answered %d numbers for %d takes", len(out), len(costs))
 	}
 	ds := make([]store.Decision, len(costs))
 	for i := range ds {

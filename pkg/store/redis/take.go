@@ -157,10 +157,9 @@ func (s *Store) callAs(ctx context.Context, key string, batch []*takeReq) {
 // run runs take.lua once on ctx and answers the batch; errors are judged against caller.
 func (s *Store) run(ctx, caller context.Context, key string, batch []*takeReq) {
 	args := s.takeArgs(batch[0].limits, false, len(batch), func(i int) int64 { return batch[i].n })
-	v, err := lua.Take.Run(ctx, s.rdb, []string{s.limiterKey(key)}, args...).Result()
-	var out []int64
-	if err == nil {
-		out, err = ints(v, 5*len(batch))
+	out, err := lua.Take.RunInts(ctx, s.rdb, []string{s.limiterKey(key)}, args...).Result()
+	if err == nil && len(out) < 5*len(batch) {
+		err = fmt.Errorf("weir/store/redis: take.lua answered %d numbers for %d takes", len(out), len(batch))
 	}
 	err = s.wrap(caller, err)
 	for i, r := range batch {
