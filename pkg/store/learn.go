@@ -68,6 +68,18 @@ func (p Pace) Validate() error {
 	return nil
 }
 
+// ValidatePaces checks the two paces given to Learn: the request pace, then the unit pace, each
+// error naming which.
+func ValidatePaces(requests, units Pace) error {
+	if err := requests.Validate(); err != nil {
+		return fmt.Errorf("request pace: %w", err)
+	}
+	if err := units.Validate(); err != nil {
+		return fmt.Errorf("unit pace: %w", err)
+	}
+	return nil
+}
+
 // Learned is a key's learned state.
 type Learned struct {
 	// Requests is the request pace in force (zero when none).

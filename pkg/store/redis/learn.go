@@ -15,10 +15,7 @@ func (s *Store) Learn(ctx context.Context, key string, requests, units store.Pac
 	if err := s.check(ctx, key); err != nil {
 		return err
 	}
-	if err := requests.Validate(); err != nil {
-		return err
-	}
-	if err := units.Validate(); err != nil {
+	if err := store.ValidatePaces(requests, units); err != nil {
 		return err
 	}
 	if requests.Interval == 0 && units.Interval == 0 {
