@@ -59,11 +59,12 @@ var (
 	Breaker = load("breaker.lua")
 	// QueueEnqueue is queue_enqueue.lua: add a job, or find the one its idempotency key names.
 	QueueEnqueue = load("queue_enqueue.lua")
-	// QueueDequeue is queue_dequeue.lua: promote due delayed jobs, lease out the best ready job.
+	// QueueDequeue is queue_dequeue.lua: ack up to four held jobs, promote due delayed jobs, then
+	// lease out the best ready jobs to one or more callers (the combined calls of one process).
 	QueueDequeue = load("queue_dequeue.lua")
 	// QueueExtend is queue_extend.lua: extend a held lease.
 	QueueExtend = load("queue_extend.lua")
-	// QueueFinish is queue_finish.lua: ack, retry or bury a held job.
+	// QueueFinish is queue_finish.lua: retry or bury a held job (acks go through queue_dequeue.lua).
 	QueueFinish = load("queue_finish.lua")
 	// QueueReap is queue_reap.lua: return expired leases to the front of their priority.
 	QueueReap = load("queue_reap.lua")

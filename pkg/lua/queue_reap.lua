@@ -2,38 +2,53 @@
 --
 -- KEYS[1] -> the ready set (see queue_enqueue.lua); reaped jobs get the member prefix "0",
 --            ahead of every job of their priority that was not reaped
--- KEYS[2] -> the meta hash: id -> "<priority>|<seq>|<attempt>|<enqueued_us>"
+-- KEYS[2] -> the meta hash (see queue_enqueue.lua); a reaped job's token is cleared
 -- KEYS[3] -> the in-flight set: id scored by lease deadline in µs
--- KEYS[4] -> the token hash: id -> the fencing token of its lease, for jobs in flight only
--- KEYS[5] -> the depth hash: priority -> ready jobs of that priority
--- KEYS[6] -> the wake list
+-- KEYS[4] -> the wake list (see queue_enqueue.lua)
 -- ARGV[1] -> now in µs, or "0" to read Redis TIME
 -- ARGV[2] -> the most leases one call returns, earliest deadline first
--- ARGV[3] -> how many wake markers the wake list keeps at most
 -- returns -> how many leases were returned to the queue
 
-local now = tonumber(ARGV[1])
-if now == 0 then
+local nows = ARGV[1]
+if nows == '0' then
   local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  nows = t[1] .. string.sub('00000' .. t[2], -6)
 end
 
-local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', string.format('%d', now), 'LIMIT', 0, tonumber(ARGV[2]))
-for _, id in ipairs(expired) do
-  local p, s = string.match(redis.call('HGET', KEYS[2], id), '^(%d+)|(%d+)|')
-  redis.call('ZREM', KEYS[3], id)
-  redis.call('HDEL', KEYS[4], id)
-  redis.call('ZADD', KEYS[1], string.format('%d', -tonumber(p)), string.format('0%016d:', tonumber(s)) .. id)
-  redis.call('HINCRBY', KEYS[5], p, 1)
-end
-
--- One marker per job returned, so that as many idle workers wake.
-local n = #expired
-if n > 0 then
-  local cap = tonumber(ARGV[3])
-  for _ = 1, math.min(n, cap) do
-    redis.call('LPUSH', KEYS[6], '1')
+-- current: see queue_dequeue.lua.
+local function current(m)
+  if string.byte(m, 31) == 124 then
+    return m
   end
-  redis.call('LTRIM', KEYS[6], 0, cap - 1)
+  local p, s, a, e = string.match(m, '^(%d+)|(%d+)|(%d+)|(-?%d+)')
+  return string.format('%010d|-------------------|x|', tonumber(a)) .. p .. '|' ..
+    string.format('%016d', tonumber(s)) .. '|' .. e .. '|0|'
 end
+
+local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', nows, 'LIMIT', '0', ARGV[2])
+local n = #expired
+if n == 0 then
+  return 0
+end
+local metas = redis.call('HMGET', KEYS[2], unpack(expired))
+local add, set = {}, {}
+for k, id in ipairs(expired) do
+  local m = current(metas[k])
+  local p, s = string.match(m, '^(%d+)|(%d+)|', 34)
+  add[2 * k - 1] = p == '0' and '0' or '-' .. p
+  add[2 * k] = '0' .. s .. ':' .. id
+  set[2 * k - 1] = id
+  set[2 * k] = string.sub(m, 1, 11) .. '-------------------' .. string.sub(m, 31)
+end
+redis.call('ZREM', KEYS[3], unpack(expired))
+redis.call('HSET', KEYS[2], unpack(set))
+redis.call('ZADD', KEYS[1], unpack(add))
+
+-- One marker per job returned, so that as many idle workers wake; the list keeps 16 at most.
+local markers = {}
+for k = 1, math.min(n, 16) do
+  markers[k] = '1'
+end
+redis.call('LPUSH', KEYS[4], unpack(markers))
+redis.call('LTRIM', KEYS[4], '0', '15')
 return n

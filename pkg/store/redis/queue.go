@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -18,16 +17,9 @@ import (
 var _ store.Queues = (*Store)(nil)
 
 const (
-	// promoteBatch bounds the delayed jobs one script call of Dequeue promotes, earliest due
-	// first, so that a backlog of due jobs cannot make one call long: Dequeue calls again after
-	// a full batch, and hands out a job only once every due job is ready.
-	promoteBatch = 100
 	// reapBatch bounds the expired leases one script call returns; Reap calls again while a
 	// call returns a full batch.
 	reapBatch = 100
-	// wakeMarkers bounds the wake list: markers pile up only while no worker waits, and each
-	// one left over costs one early return of WaitReady.
-	wakeMarkers = 16
 	// waitSlice is how long one BLPOP of WaitReady blocks: the shortest timeout go-redis sends
 	// (whole seconds), and how long a wait abandoned by its caller may linger.
 	waitSlice = time.Second
@@ -35,6 +27,10 @@ const (
 	maxMicros = 1<<53 - 1
 	// maxDelay bounds a delay in µs, so that now + delay stays exact: about 142 years.
 	maxDelay = 1 << 52
+	// inlinePayload is the largest payload kept in the job's meta entry, which the scripts copy
+	// whenever they rewrite it (on every dequeue); a larger one goes to the payload hash, at the
+	// cost of a command more to write, read and delete it.
+	inlinePayload = 8 << 10
 )
 
 // Enqueue implements store.Queues.
@@ -47,20 +43,27 @@ func (s *Store) Enqueue(ctx context.Context, name string, p store.QueuePolicy, n
 		return "", false, err
 	}
 	keys, args := s.enqueueCall(name, p, nj)
-	v, err := s.runQueue(ctx, lua.QueueEnqueue, keys, args...)
+	v, err := s.runQueue(ctx, name, lua.QueueEnqueue, keys, args...)
 	return s.enqueueReply(ctx, name, nj, v, err)
 }
 
 // enqueueCall is queue_enqueue.lua's keys and arguments for one job.
 func (s *Store) enqueueCall(name string, p store.QueuePolicy, nj store.NewJob) ([]string, []any) {
-	idem := 0
-	if nj.IdempotencyKey != "" {
-		idem = 1
+	id := nj.ID
+	if id == "" {
+		id = s.newID()
 	}
-	keys := append(s.queueKeys(name, qReady, qMeta, qPayload, qDelayed, qInflight, qDepth, qCounters, qWake),
-		s.idemKey(name, nj.IdempotencyKey))
-	return keys, []any{s.nowArg(), nj.ID, idSuffix(), nj.Priority,
-		min(ceilMicros(nj.Delay), maxDelay), idem, p.IdempotencyTTL.Microseconds(), p.MaxLen, nj.Payload, wakeMarkers}
+	keys := s.queueKeysOf(name).jobs
+	where := "i"
+	if len(nj.Payload) > inlinePayload {
+		where = "x"
+	}
+	args := []any{s.nowArg(), id, nj.Priority, min(ceilMicros(nj.Delay), maxDelay), p.MaxLen, nj.Payload, where, nil, nil}
+	if nj.IdempotencyKey == "" {
+		return keys, args[:7]
+	}
+	args[7], args[8] = p.IdempotencyTTL.Microseconds(), s.keepMillis(p.IdempotencyTTL)
+	return with(keys, s.idemKey(name, nj.IdempotencyKey)), args
 }
 
 // enqueueReply reads queue_enqueue.lua's answer.
@@ -74,22 +77,25 @@ func (s *Store) enqueueReply(ctx context.Context, name string, nj store.NewJob, 
 		}
 		return "", false, s.wrap(ctx, err)
 	}
-	f, err := fields(v, 2)
-	if err != nil {
-		return "", false, err
+	switch v := v.(type) {
+	case string: // added
+		return v, false, nil
+	case []any: // the idempotency key's job
+		if len(v) == 1 {
+			if id, ok := v[0].(string); ok {
+				return id, true, nil
+			}
+		}
 	}
-	return f[0], f[1] == "1", nil
+	return "", false, unexpected(v)
 }
 
-// idSuffix makes assigned ids unique beyond the queue's sequence, which starts again if the
-// queue's keys are deleted while old ids live on in callers' hands.
-func idSuffix() string {
-	const digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-	var b [8]byte
-	for i := range b {
-		b[i] = digits[rand.IntN(len(digits))]
-	}
-	return string(b[:])
+// newID assigns a job an id: how many ids the store has assigned, in base 36, "-", and a tag
+// drawn at random once per store. The count keeps a store's ids apart, the tag (62 random bits)
+// those of different stores and processes.
+func (s *Store) newID() string {
+	qs := queueStateOf(s)
+	return strconv.FormatUint(qs.ids.Add(1), 36) + "-" + qs.idTag
 }
 
 // ceilMicros rounds d up to whole µs: a lease or a delay never ends early.
@@ -103,38 +109,103 @@ func (s *Store) Dequeue(ctx context.Context, name string, lease time.Duration) (
 	if err := s.check(ctx, name); err != nil {
 		return store.Lease{}, false, err
 	}
-	keys := s.queueKeys(name, qReady, qMeta, qPayload, qLastErr, qDelayed, qInflight, qTokens, qDepth, qCounters, qWake)
-	var (
-		v        any
-		err      error
-		promoted = 0
-	)
+	promoted := false
 	for {
-		v, err = s.runQueue(ctx, lua.QueueDequeue, keys, s.nowArg(), ceilMicros(lease), promoteBatch, wakeMarkers, promoted)
+		v, err := s.runLease(ctx, name, ceilMicros(lease), promoted)
 		if err != nil {
 			return store.Lease{}, false, s.wrap(ctx, err)
 		}
 		if more, ok := v.(int64); !ok || more != 1 {
-			break
+			return parseLease(v)
 		}
-		promoted = 1 // a full batch of due jobs: promote the rest before choosing
+		promoted = true // a full batch of due jobs: promote the rest before choosing
 	}
-	f, err := fields(v, 0)
-	if err != nil || len(f) == 0 {
-		return store.Lease{}, false, err
-	}
-	if len(f) != 8 {
+}
+
+// parseLease reads queue_dequeue.lua's answer for a lease: {} or {id, meta, payload,
+// deadline_us}.
+func parseLease(v any) (store.Lease, bool, error) {
+	arr, ok := v.([]any)
+	if !ok || (len(arr) != 0 && len(arr) != 4) {
 		return store.Lease{}, false, unexpected(v)
 	}
-	job, err := parseJob(f[:6])
-	if err != nil {
-		return store.Lease{}, false, err
+	if len(arr) == 0 {
+		return store.Lease{}, false, nil
 	}
-	n, err := parseInts(f[6], f[7])
-	if err != nil {
-		return store.Lease{}, false, err
+	var f [4]string
+	for i, x := range arr {
+		if f[i], ok = x.(string); !ok {
+			return store.Lease{}, false, unexpected(v)
+		}
 	}
-	return store.Lease{Job: job, Token: n[0], Deadline: time.UnixMicro(n[1])}, true, nil
+	m, ok := parseMeta(f[1], f[2])
+	deadline, err := strconv.ParseInt(f[3], 10, 64)
+	if !ok || m.token < 0 || err != nil {
+		return store.Lease{}, false, unexpected(v)
+	}
+	return store.Lease{Job: m.job(f[0]), Token: m.token, Deadline: time.UnixMicro(deadline)}, true, nil
+}
+
+// meta is a job's entry in the meta hash (see queue_enqueue.lua).
+type meta struct {
+	attempt  int
+	token    int64 // -1 unless in flight
+	priority int
+	enqueued int64 // µs
+	lastErr  string
+	payload  string
+}
+
+func (m meta) job(id string) store.Job {
+	return store.Job{ID: id, Priority: m.priority, Payload: bytesOf(m.payload), Attempt: m.attempt,
+		EnqueuedAt: time.UnixMicro(m.enqueued), LastError: m.lastErr}
+}
+
+// parseMeta reads a meta entry, "<attempt, 10 digits>|<token, 19 digits or 19 "-">|<"i" or "x">|
+// <priority>|<seq>|<enqueued_us>|<length of the last error>|<last error>[<payload>]"; payload
+// is the job's payload when the entry does not hold it ("x").
+func parseMeta(s, payload string) (meta, bool) {
+	if len(s) < 34 || s[10] != '|' || s[30] != '|' || s[32] != '|' {
+		return meta{}, false
+	}
+	var m meta
+	var err error
+	if m.attempt, err = strconv.Atoi(s[:10]); err != nil {
+		return meta{}, false
+	}
+	m.token = -1
+	if s[11] != '-' {
+		if m.token, err = strconv.ParseInt(s[11:30], 10, 64); err != nil {
+			return meta{}, false
+		}
+	}
+	prio, rest, ok1 := strings.Cut(s[33:], "|")
+	_, rest, ok2 := strings.Cut(rest, "|")
+	enq, rest, ok3 := strings.Cut(rest, "|")
+	n, rest, ok4 := strings.Cut(rest, "|")
+	if !ok1 || !ok2 || !ok3 || !ok4 {
+		return meta{}, false
+	}
+	if m.priority, err = strconv.Atoi(prio); err != nil {
+		return meta{}, false
+	}
+	if m.enqueued, err = strconv.ParseInt(enq, 10, 64); err != nil {
+		return meta{}, false
+	}
+	k, err := strconv.Atoi(n)
+	if err != nil || k < 0 || k > len(rest) {
+		return meta{}, false
+	}
+	m.lastErr = rest[:k]
+	switch s[31] {
+	case 'i':
+		m.payload = rest[k:]
+	case 'x':
+		m.payload = payload
+	default:
+		return meta{}, false
+	}
+	return m, true
 }
 
 // Extend implements store.Queues.
@@ -145,7 +216,7 @@ func (s *Store) Extend(ctx context.Context, name, id string, token int64, lease 
 	if err := s.check(ctx, name); err != nil {
 		return time.Time{}, err
 	}
-	v, err := s.runQueue(ctx, lua.QueueExtend, s.queueKeys(name, qInflight, qTokens), s.nowArg(), id, token, ceilMicros(lease))
+	v, err := s.runQueue(ctx, name, lua.QueueExtend, s.queueKeysOf(name).extend, s.nowArg(), id, tokenArg(token), ceilMicros(lease))
 	if err != nil {
 		return time.Time{}, s.leaseErr(ctx, err, id, token)
 	}
@@ -166,13 +237,26 @@ func (s *Store) Ack(ctx context.Context, name string, p store.QueuePolicy, id st
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	return s.finish(ctx, name, "ack", id, token, result, 0, p)
+	if err := s.check(ctx, name); err != nil {
+		return err
+	}
+	v, err := s.runAck(ctx, name, id, tokenArg(token), result, p.ResultTTL.Microseconds(), s.keepMillis(p.ResultTTL))
+	if err != nil {
+		return s.wrap(ctx, err)
+	}
+	switch v {
+	case int64(0), int64(1): // acked, or a repeat of the ack that did
+		return nil
+	case int64(2):
+		return fmt.Errorf("%w: job %q, token %d", store.ErrLeaseLost, id, token)
+	}
+	return unexpected(v)
 }
 
 // Retry implements store.Queues.
 func (s *Store) Retry(ctx context.Context, name, id string, token int64, at time.Time, lastErr string) error {
 	due := min(max(at.UnixMicro(), -maxMicros), maxMicros)
-	return s.finish(ctx, name, "retry", id, token, lastErr, due, store.QueuePolicy{})
+	return s.fail(ctx, name, id, token, "retry", lastErr, due)
 }
 
 // Bury implements store.Queues.
@@ -181,19 +265,42 @@ func (s *Store) Bury(ctx context.Context, name string, p store.QueuePolicy, id s
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	return s.finish(ctx, name, "bury", id, token, reason, 0, p)
+	return s.fail(ctx, name, id, token, "bury", reason, p.ResultTTL.Microseconds(), s.keepMillis(p.ResultTTL), p.MaxDead)
 }
 
-// finish runs queue_finish.lua for op; msg is the result body, the last error or the reason.
-func (s *Store) finish(ctx context.Context, name, op, id string, token int64, msg any, due int64, p store.QueuePolicy) error {
+// fail runs queue_finish.lua to retry or bury a job; msg is the last error or the reason, and
+// more the script's arguments from ARGV[6] on.
+func (s *Store) fail(ctx context.Context, name, id string, token int64, op, msg string, more ...any) error {
 	if err := s.check(ctx, name); err != nil {
 		return err
 	}
-	keys := append(s.queueKeys(name, qReady, qMeta, qPayload, qLastErr, qDelayed, qInflight, qTokens, qDepth, qDead, qCounters, qWake),
-		s.resultKey(name, id))
-	_, err := s.runQueue(ctx, lua.QueueFinish, keys, s.nowArg(), op, id, token, msg, due,
-		p.ResultTTL.Microseconds(), p.MaxDead, wakeMarkers)
+	keys := with(s.queueKeysOf(name).fail)
+	keys[3] = s.resultKey(name, id)
+	args := append([]any{s.nowArg(), op, id, tokenArg(token), msg}, more...)
+	_, err := s.runQueue(ctx, name, lua.QueueFinish, keys, args...)
 	return s.leaseErr(ctx, err, id, token)
+}
+
+// tokenArg is a token as the meta hash holds it: 19 digits. A negative token, which no lease
+// has, stays as it is and matches none.
+func tokenArg(token int64) string {
+	const zeros = "0000000000000000000"
+	d := strconv.FormatInt(token, 10)
+	if token < 0 || len(d) >= len(zeros) {
+		return d
+	}
+	return zeros[len(d):] + d
+}
+
+// keepMillis is how long Redis keeps a key that the scripts expire after ttl: ttl rounded up to
+// whole ms. Under a clock override (tests) the key lives at least ten minutes of real time: the
+// expiry stored beside it, read against the override's time, decides; Redis only clears it away.
+func (s *Store) keepMillis(ttl time.Duration) int64 {
+	ms := int64((ttl + time.Millisecond - 1) / time.Millisecond)
+	if s.now != nil {
+		ms = max(ms, 600_000)
+	}
+	return ms
 }
 
 // leaseErr translates a script's LEASELOST reply into store.ErrLeaseLost.
@@ -209,10 +316,10 @@ func (s *Store) Reap(ctx context.Context, name string) (int, error) {
 	if err := s.check(ctx, name); err != nil {
 		return 0, err
 	}
-	keys := s.queueKeys(name, qReady, qMeta, qInflight, qTokens, qDepth, qWake)
+	keys := s.queueKeysOf(name).reap
 	total := 0
 	for {
-		v, err := s.runQueue(ctx, lua.QueueReap, keys, s.nowArg(), reapBatch, wakeMarkers)
+		v, err := s.runQueue(ctx, name, lua.QueueReap, keys, s.nowArg(), reapBatch)
 		if err != nil {
 			return total, s.wrap(ctx, err)
 		}
@@ -232,7 +339,7 @@ func (s *Store) Result(ctx context.Context, name, id string) (store.Result, erro
 	if err := s.check(ctx, name); err != nil {
 		return store.Result{}, err
 	}
-	v, err := s.runQueue(ctx, lua.QueueResult, []string{s.resultKey(name, id)}, s.nowArg())
+	v, err := s.runQueue(ctx, name, lua.QueueResult, []string{s.resultKey(name, id)}, s.nowArg())
 	if err != nil {
 		return store.Result{}, s.wrap(ctx, err)
 	}
@@ -243,14 +350,30 @@ func (s *Store) Result(ctx context.Context, name, id string) (store.Result, erro
 	if len(f) == 0 {
 		return store.Result{}, fmt.Errorf("%w: no result for job %q", store.ErrNotFound, id)
 	}
-	if len(f) != 4 {
+	r, ok := parseResult(id, f[0])
+	if len(f) != 1 || !ok {
 		return store.Result{}, unexpected(v)
 	}
-	n, err := parseInts(f[3])
-	if err != nil {
-		return store.Result{}, err
+	return r, nil
+}
+
+// parseResult reads a result string, "<dead: 0 or 1>|<expiry in µs>|<attempts>|<token>|<length of
+// the reason>|<reason><body>".
+func parseResult(id, s string) (store.Result, bool) {
+	dead, rest, ok1 := strings.Cut(s, "|")
+	_, rest, ok2 := strings.Cut(rest, "|")
+	a, rest, ok3 := strings.Cut(rest, "|")
+	_, rest, ok4 := strings.Cut(rest, "|")
+	n, rest, ok5 := strings.Cut(rest, "|")
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 {
+		return store.Result{}, false
 	}
-	return store.Result{ID: id, Dead: f[0] == "1", Body: bytesOf(f[1]), Reason: f[2], Attempts: int(n[0])}, nil
+	attempts, err1 := strconv.Atoi(a)
+	k, err2 := strconv.Atoi(n)
+	if err1 != nil || err2 != nil || k < 0 || k > len(rest) {
+		return store.Result{}, false
+	}
+	return store.Result{ID: id, Dead: dead == "1", Body: bytesOf(rest[k:]), Reason: rest[:k], Attempts: attempts}, true
 }
 
 // QueueStats implements store.Queues.
@@ -258,7 +381,7 @@ func (s *Store) QueueStats(ctx context.Context, name string) (store.QueueStats, 
 	if err := s.check(ctx, name); err != nil {
 		return store.QueueStats{}, err
 	}
-	v, err := s.runQueue(ctx, lua.QueueStats, s.queueKeys(name, qDepth, qInflight, qDelayed, qDead))
+	v, err := s.runQueue(ctx, name, lua.QueueStats, s.queueKeysOf(name).stats)
 	if err != nil {
 		return store.QueueStats{}, s.wrap(ctx, err)
 	}
@@ -291,7 +414,7 @@ func (s *Store) Dead(ctx context.Context, name string, n int) ([]store.Job, erro
 	if n <= 0 {
 		return out, nil
 	}
-	v, err := s.runQueue(ctx, lua.QueueDead, s.deadKeys(name, ""), "list", n, wakeMarkers)
+	v, err := s.runQueue(ctx, name, lua.QueueDead, s.deadKeys(name, ""), "list", n)
 	if err != nil {
 		return nil, s.wrap(ctx, err)
 	}
@@ -299,15 +422,15 @@ func (s *Store) Dead(ctx context.Context, name string, n int) ([]store.Job, erro
 	if err != nil {
 		return nil, err
 	}
-	if len(f)%6 != 0 {
+	if len(f)%3 != 0 {
 		return nil, unexpected(v)
 	}
-	for i := 0; i < len(f); i += 6 {
-		j, err := parseJob(f[i : i+6])
-		if err != nil {
-			return nil, err
+	for i := 0; i < len(f); i += 3 {
+		m, ok := parseMeta(f[i+1], f[i+2])
+		if !ok {
+			return nil, unexpected(v)
 		}
-		out = append(out, j)
+		out = append(out, m.job(f[i]))
 	}
 	return out, nil
 }
@@ -318,7 +441,7 @@ func (s *Store) Requeue(ctx context.Context, name string, _ store.QueuePolicy, i
 	if err := s.check(ctx, name); err != nil {
 		return err
 	}
-	_, err := s.runQueue(ctx, lua.QueueDead, s.deadKeys(name, id), "requeue", id, wakeMarkers)
+	_, err := s.runQueue(ctx, name, lua.QueueDead, s.deadKeys(name, id), "requeue", id)
 	if code, _ := replyCode(err); code == "NOTFOUND" {
 		return fmt.Errorf("%w: no dead job %q", store.ErrNotFound, id)
 	}
@@ -326,7 +449,7 @@ func (s *Store) Requeue(ctx context.Context, name string, _ store.QueuePolicy, i
 }
 
 func (s *Store) deadKeys(name, id string) []string {
-	return append(s.queueKeys(name, qDead, qMeta, qPayload, qLastErr, qReady, qDepth, qWake), s.resultKey(name, id))
+	return with(s.queueKeysOf(name).dead, s.resultKey(name, id))
 }
 
 // WaitReady implements store.Queues. It returns at once when a job is ready; otherwise it blocks
@@ -407,13 +530,6 @@ func (s *Store) awaitWake(key string, woke chan<- error, gone <-chan struct{}) {
 	}
 }
 
-// runQueue runs one queue script, bounded by the store's timeout.
-func (s *Store) runQueue(ctx context.Context, sc *lua.Script, keys []string, args ...any) (any, error) {
-	octx, cancel := s.opContext(ctx)
-	defer cancel()
-	return sc.Run(octx, s.rdb, keys, args...).Result()
-}
-
 // replyCode returns the error code of a Redis error reply (its first word) and the rest of the
 // message; "" for any other error.
 func replyCode(err error) (code, rest string) {
@@ -455,16 +571,6 @@ func parseInts(f ...string) ([]int64, error) {
 		out[i] = n
 	}
 	return out, nil
-}
-
-// parseJob reads id, priority, payload, attempt, enqueued_us, last_error.
-func parseJob(f []string) (store.Job, error) {
-	n, err := parseInts(f[1], f[3], f[4])
-	if err != nil {
-		return store.Job{}, err
-	}
-	return store.Job{ID: f[0], Priority: int(n[0]), Payload: bytesOf(f[2]), Attempt: int(n[1]),
-		EnqueuedAt: time.UnixMicro(n[2]), LastError: f[5]}, nil
 }
 
 // bytesOf returns s as bytes; empty is nil, as the memory store keeps it.

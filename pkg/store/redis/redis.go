@@ -50,8 +50,11 @@ type Store struct {
 	mu        sync.Mutex
 	combiners map[string]*combiner
 	args      argCache
-	wg        sync.WaitGroup
-	closed    atomic.Bool
+
+	queueOnce  sync.Once
+	queueState *queueState // the queues' lines, key lists and job ids (queue_combine.go)
+	wg         sync.WaitGroup
+	closed     atomic.Bool
 }
 
 var _ store.Store = (*Store)(nil)

@@ -1,0 +1,383 @@
+package redis
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/weir-go/weir/pkg/lua"
+	"github.com/weir-go/weir/pkg/store"
+)
+
+// The queue's script calls are combined per queue. A caller that finds no call of its queue on
+// its way to Redis sends its own at once, on its own goroutine and under its own context, exactly
+// as if nothing were combined. Callers that arrive while one is on its way wait in line, and the
+// whole line then goes in one pipeline: one write and one read for all of them instead of a
+// round trip each. Within the pipeline, the dequeues of the line and its acks share script
+// calls: queue_dequeue.lua acks up to four jobs and then leases any number, so that a line of n
+// acks and m dequeues takes about n/4 calls instead of n + m. Every caller still gets its own reply or
+// error, exactly as a call of its own would have given it: the scripts run each caller's step as
+// it would have run alone, and nothing about what a step does changes, only how many round trips
+// and script calls the steps of one process share. The line is per store and queue, so that the
+// queues of a Cluster's different nodes never wait for each other.
+
+const (
+	// queueInFlight bounds the round trips one queue has on their way from one store at once:
+	// the callers beyond wait in line. Two let Redis run one pipeline while the store answers
+	// the last and sends the next.
+	queueInFlight = 2
+	// queueBatchMax bounds the calls of one pipeline.
+	queueBatchMax = 128
+)
+
+// callKind tells what a queueCall asks.
+type callKind uint8
+
+const (
+	callScript callKind = iota // a script of its own: sc, keys, args
+	callLease                  // a dequeue's lease: lease, promoted
+	callAck                    // an ack: ack, resultKey
+)
+
+// queueCall is one caller's step, alone or waiting in line.
+type queueCall struct {
+	ctx  context.Context
+	kind callKind
+	sc   *lua.Script
+	keys []string // callScript: the script's; callLease and callAck: the queue's lease keys
+	args []any
+
+	lease     int64 // µs
+	promoted  bool  // an earlier call of the dequeue promoted a full batch
+	ack       [5]any
+	resultKey string
+
+	v    any // the step's reply: the script's; a lease's element; an ack's code
+	err  error
+	done chan struct{}
+}
+
+// queueLine is one queue's line: busy counts the calls or pipelines of the queue on their way,
+// pending are the calls waiting for one of them to return.
+type queueLine struct {
+	busy    int
+	pending []*queueCall
+}
+
+// queueLines holds one store's lines.
+type queueLines struct {
+	mu    sync.Mutex
+	lines map[string]*queueLine
+}
+
+// queueState is what a store keeps for its queues: their lines, their keys, and what it needs to
+// assign job ids.
+type queueState struct {
+	queueLines
+	keys  keyCache
+	ids   atomic.Uint64 // ids assigned so far
+	idTag string        // random, 12 base-36 digits
+}
+
+// queueStateOf returns s's queueState, made on first use.
+func queueStateOf(s *Store) *queueState {
+	s.queueOnce.Do(func() {
+		s.queueState = &queueState{queueLines: queueLines{lines: make(map[string]*queueLine)}, idTag: idTag()}
+	})
+	return s.queueState
+}
+
+// idTag draws 12 random base-36 digits.
+func idTag() string {
+	const digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+	var b [12]byte
+	for i := range b {
+		b[i] = digits[rand.IntN(len(digits))]
+	}
+	return string(b[:])
+}
+
+// runQueue runs one script about queue name, combined with the other calls about the queue (see
+// above). The reply and error are the script's own, as go-redis reports them; the caller wraps
+// errors.
+func (s *Store) runQueue(ctx context.Context, name string, sc *lua.Script, keys []string, args ...any) (any, error) {
+	return s.queueStep(ctx, name, &queueCall{kind: callScript, sc: sc, keys: keys, args: args})
+}
+
+// runLease asks queue_dequeue.lua for one lease of queue name: the reply is the lease's element
+// of the script's reply.
+func (s *Store) runLease(ctx context.Context, name string, lease int64, promoted bool) (any, error) {
+	return s.queueStep(ctx, name, &queueCall{kind: callLease, keys: s.queueKeysOf(name).lease, lease: lease, promoted: promoted})
+}
+
+// runAck asks queue_dequeue.lua to ack a job of queue name: the reply is the ack's code.
+func (s *Store) runAck(ctx context.Context, name, id, token string, body []byte, ttl, keep int64) (any, error) {
+	return s.queueStep(ctx, name, &queueCall{kind: callAck, keys: s.queueKeysOf(name).lease,
+		ack: [5]any{id, token, body, ttl, keep}, resultKey: s.resultKey(name, id)})
+}
+
+// queueStep runs c, bounded by ctx and the store's timeout: at once when no call of queue name is
+// on its way, else in the next pipeline of the queue's line.
+func (s *Store) queueStep(ctx context.Context, name string, c *queueCall) (any, error) {
+	c.ctx = ctx
+	ql := &queueStateOf(s).queueLines
+	ql.mu.Lock()
+	line := ql.lines[name]
+	if line == nil {
+		line = &queueLine{}
+		ql.lines[name] = line
+	}
+	if line.busy < queueInFlight {
+		// Few enough calls about this queue are on their way: call on our own goroutine, under
+		// our own context. Callers that arrive while the line is full wait in it, and a serving
+		// goroutine sends them.
+		line.busy++
+		ql.mu.Unlock()
+		octx, cancel := s.opContext(ctx)
+		s.runGroup(octx, queueGroup{calls: []*queueCall{c}})
+		cancel()
+		ql.mu.Lock()
+		s.handOn(ql, name, line)
+		ql.mu.Unlock()
+		return c.v, c.err
+	}
+	c.done = make(chan struct{})
+	line.pending = append(line.pending, c)
+	ql.mu.Unlock()
+
+	select {
+	case <-c.done:
+		return c.v, c.err
+	case <-ctx.Done():
+		// Leave the line if still in it; a call already on its way to Redis is lost to us.
+		ql.mu.Lock()
+		for i, p := range line.pending {
+			if p == c {
+				line.pending = append(line.pending[:i], line.pending[i+1:]...)
+				break
+			}
+		}
+		ql.mu.Unlock()
+		return nil, callerDone(ctx)
+	}
+}
+
+// handOn is called, under ql.mu, when a call of name's line has returned: it frees the call's
+// place in the line if nobody waits, or starts a goroutine that sends the waiting calls in it.
+func (s *Store) handOn(ql *queueLines, name string, line *queueLine) {
+	if len(line.pending) == 0 {
+		line.leave(ql, name)
+		return
+	}
+	batch := nextBatch(line)
+	if s.closed.Load() {
+		// Close is waiting for the store's goroutines: start no more; these callers learn that
+		// the store closed.
+		for _, c := range append(batch, line.pending...) {
+			c.err = store.ErrClosed
+			close(c.done)
+		}
+		line.pending = nil
+		line.leave(ql, name)
+		return
+	}
+	s.wg.Add(1)
+	go s.serveQueue(ql, name, line, batch)
+}
+
+// leave frees a place of the line, and retires the line once nothing of it is on its way.
+func (line *queueLine) leave(ql *queueLines, name string) {
+	line.busy--
+	if line.busy == 0 {
+		delete(ql.lines, name)
+	}
+}
+
+// nextBatch takes the first calls waiting in line, at most queueBatchMax.
+func nextBatch(line *queueLine) []*queueCall {
+	k := min(len(line.pending), queueBatchMax)
+	batch := append([]*queueCall(nil), line.pending[:k]...)
+	line.pending = append(line.pending[:0:0], line.pending[k:]...)
+	return batch
+}
+
+// serveQueue sends batches of name's line until nobody waits, then retires the line.
+func (s *Store) serveQueue(ql *queueLines, name string, line *queueLine, batch []*queueCall) {
+	defer s.wg.Done()
+	for {
+		s.runBatch(batch)
+		ql.mu.Lock()
+		if len(line.pending) == 0 {
+			line.leave(ql, name)
+			ql.mu.Unlock()
+			return
+		}
+		batch = nextBatch(line)
+		ql.mu.Unlock()
+	}
+}
+
+// queueGroup is the calls that one script call serves: a callScript alone, or up to
+// maxAcksPerCall acks followed by any number of leases.
+type queueGroup struct {
+	calls []*queueCall
+}
+
+// maxAcksPerCall is how many acks queue_dequeue.lua takes in one call.
+const maxAcksPerCall = 4
+
+// groups sorts a batch into script calls: each callScript alone; the acks four to a call, the
+// first call also carrying every lease; the leases in a call of their own when there is no ack.
+func groups(batch []*queueCall) []queueGroup {
+	var out []queueGroup
+	var acks, leases []*queueCall
+	for _, c := range batch {
+		switch c.kind {
+		case callScript:
+			out = append(out, queueGroup{calls: []*queueCall{c}})
+		case callAck:
+			acks = append(acks, c)
+		case callLease:
+			leases = append(leases, c)
+		}
+	}
+	for len(acks) > 0 {
+		k := min(len(acks), maxAcksPerCall)
+		g := queueGroup{calls: acks[:k:k]}
+		acks = acks[k:]
+		if leases != nil {
+			g.calls = append(g.calls, leases...)
+			leases = nil
+		}
+		out = append(out, g)
+	}
+	if leases != nil {
+		out = append(out, queueGroup{calls: leases})
+	}
+	return out
+}
+
+// script returns the group's script, keys and arguments.
+func (s *Store) script(g queueGroup) (*lua.Script, []string, []any) {
+	c := g.calls[0]
+	if c.kind == callScript {
+		return c.sc, c.keys, c.args
+	}
+	acks := 0
+	for acks < len(g.calls) && g.calls[acks].kind == callAck {
+		acks++
+	}
+	leases := g.calls[acks:]
+	var keys []string
+	switch {
+	case acks == 0:
+		keys = c.keys
+	case acks == 1 && len(leases) == 0:
+		keys = []string{c.keys[0], c.keys[1], c.keys[2], c.resultKey}
+	default:
+		keys = make([]string, len(c.keys), len(c.keys)+acks-1)
+		copy(keys, c.keys)
+		keys[3] = c.resultKey
+		for _, a := range g.calls[1:acks] {
+			keys = append(keys, a.resultKey)
+		}
+	}
+	args := make([]any, 0, 3+5*acks+2*len(leases))
+	args = append(args, s.nowArg(), acks)
+	for _, a := range g.calls[:acks] {
+		args = append(args, a.ack[:]...)
+	}
+	args = append(args, len(leases))
+	for _, l := range leases {
+		promoted := "0"
+		if l.promoted {
+			promoted = "1"
+		}
+		args = append(args, l.lease, promoted)
+	}
+	return lua.QueueDequeue, keys, args
+}
+
+// answer hands the reply of the group's script call, or its error, to each of its calls.
+func (g queueGroup) answer(v any, err error) {
+	if err == nil && g.calls[0].kind != callScript {
+		arr, ok := v.([]any)
+		if !ok || len(arr) != len(g.calls) {
+			err = unexpected(v)
+		} else {
+			for i, c := range g.calls {
+				c.v = arr[i]
+			}
+		}
+	} else if err == nil {
+		g.calls[0].v = v
+	}
+	for _, c := range g.calls {
+		if err != nil {
+			c.v, c.err = nil, err
+		}
+		if c.done != nil {
+			close(c.done)
+		}
+	}
+}
+
+// runGroup runs one group's script call on ctx and answers its calls.
+func (s *Store) runGroup(ctx context.Context, g queueGroup) {
+	sc, keys, args := s.script(g)
+	g.answer(sc.Run(ctx, s.rdb, keys, args...).Result())
+}
+
+// runBatch sends a batch in one pipeline and answers each call. Its context lasts as long as the
+// most patient caller (each caller still returns at its own deadline), bounded by the store's
+// timeout. A script call that the server does not know (it restarted or was flushed) is sent
+// again on its own, which loads the script.
+func (s *Store) runBatch(batch []*queueCall) {
+	ctx, cancel := queueBatchContext(s, batch)
+	defer cancel()
+	gs := groups(batch)
+	if len(gs) == 1 {
+		s.runGroup(ctx, gs[0])
+		return
+	}
+	cmds := make([]*goredis.Cmd, len(gs))
+	_, _ = s.rdb.Pipelined(ctx, func(pipe goredis.Pipeliner) error {
+		for i, g := range gs {
+			sc, keys, args := s.script(g)
+			cmds[i] = pipe.EvalSha(ctx, sc.SHA(), keys, args...)
+		}
+		return nil
+	})
+	for i, g := range gs {
+		if lua.IsNoScript(cmds[i].Err()) {
+			s.runGroup(ctx, g)
+			continue
+		}
+		g.answer(cmds[i].Result())
+	}
+}
+
+// queueBatchContext is bounded by the store's timeout and by the latest deadline among the
+// callers; it carries the first caller's values but none of their cancellations.
+func queueBatchContext(s *Store, batch []*queueCall) (context.Context, context.CancelFunc) {
+	deadline := time.Now().Add(s.timeout)
+	latest := time.Time{}
+	for _, c := range batch {
+		dl, ok := c.ctx.Deadline()
+		if !ok {
+			latest = deadline
+			break
+		}
+		if dl.After(latest) {
+			latest = dl
+		}
+	}
+	if latest.Before(deadline) {
+		deadline = latest
+	}
+	return context.WithDeadline(context.WithoutCancel(batch[0].ctx), deadline)
+}
