@@ -81,9 +81,11 @@ type adapter struct {
 	cfg     AdaptConfig
 	key     string
 	ceiling time.Duration // the strictest configured limit's interval
-	st      *guardedStore
-	m       *metrics
-	log     *slog.Logger
+	// maxRetryAfter caps a server's Retry-After, as Config.Retry.MaxRetryAfter caps it for retries.
+	maxRetryAfter time.Duration
+	st            *guardedStore
+	m             *metrics
+	log           *slog.Logger
 
 	mu       sync.Mutex
 	sentReq  store.Pace
@@ -149,7 +151,7 @@ func (a *adapter) observe(ctx context.Context, resp *http.Response, cost int64, 
 		// the rate and pause (a backoff).
 		b := store.Backoff{Factor: a.cfg.Factor, Ceiling: a.ceiling, Recover: a.cfg.Recover, Pause: a.cfg.Pause, RetryAfter: -1}
 		if sig.RetryAfter >= 0 {
-			b.RetryAfter, b.Hold = sig.RetryAfter, true
+			b.RetryAfter, b.Hold = min(sig.RetryAfter, a.maxRetryAfter), true
 		}
 		l, err := a.st.backoff(ctx, a.key, b)
 		if err != nil {
@@ -163,7 +165,8 @@ func (a *adapter) observe(ctx context.Context, resp *http.Response, cost int64, 
 	if rejected && sig.RetryAfter >= 0 || exhausted {
 		wait := exhaustedFor
 		if rejected && sig.RetryAfter >= 0 {
-			wait = max(wait, sig.RetryAfter) // Retry-After takes precedence over a quota's reset
+			// The longer of the quota's reset and the server's Retry-After (capped as retries cap it).
+			wait = max(wait, min(sig.RetryAfter, a.maxRetryAfter))
 		}
 		if wait > 0 {
 			if err := a.st.Block(ctx, a.key, now.Add(wait)); err != nil {

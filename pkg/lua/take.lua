@@ -62,12 +62,13 @@ local expires = tonumber(vals[2]) or 0
 -- The learned paces, when a server said something (the field's layout is learn.lua's): L[1..4]
 -- the request pace (interval µs, burst, until µs or 0, TAT), L[5..8] the unit pace, then the
 -- recovering rate and its step (per µs), the last cut (µs), takes admitted since, and cuts.
-local L, PT = nil, nil
+local L, PT, active = nil, nil, nil
 if vals[3] then
   L, PT = {}, {0, 0, 0, 0, 0, 0, 0, 0}
   for w in string.gmatch(vals[3], '%S+') do L[#L + 1] = tonumber(w) end
+  -- whether the pace at L[j+1..j+4] is in force (made only for a key that has paces)
+  active = function(j) return L[j + 1] > 0 and (L[j + 3] == 0 or now < L[j + 3]) end
 end
-local function active(j) return L[j + 1] > 0 and (L[j + 3] == 0 or now < L[j + 3]) end
 
 -- S holds ten numbers per limit from s = 10(i-1): rate, period, capacity, TAT, fraction, then per
 -- take the bucket's base (TAT, fraction), the new TAT and fraction if admitted, and its lead.
