@@ -131,8 +131,11 @@ func TestFleet(t *testing.T) {
 		}
 	}
 	for i, sc := range scs {
-		v, err := adaptfleet.Judge(servers[i], sc, adaptfleet.Strict())
+		v, err, missed := adaptfleet.Judge(servers[i], sc, adaptfleet.Strict())
 		t.Logf("%v  calls made again %d %s", v, failed[i], windows(servers[i]))
+		if missed != nil {
+			t.Logf("acceptance missed: %v", missed)
+		}
 		if err != nil {
 			t.Error(err)
 		}
