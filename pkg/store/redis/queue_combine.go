@@ -149,21 +149,10 @@ func (s *Store) queueStep(ctx context.Context, name string, c *queueCall) (any, 
 	line.pending = append(line.pending, c)
 	ql.mu.Unlock()
 
-	select {
-	case <-c.done:
-		return c.v, c.err
-	case <-ctx.Done():
-		// Leave the line if still in it; a call already on its way to Redis is lost to us.
-		ql.mu.Lock()
-		for i, p := range line.pending {
-			if p == c {
-				line.pending = append(line.pending[:i], line.pending[i+1:]...)
-				break
-			}
-		}
-		ql.mu.Unlock()
+	if !awaitTurn(ctx, c.done, &ql.mu, &line.pending, c) {
 		return nil, callerDone(ctx)
 	}
+	return c.v, c.err
 }
 
 // handOn is called, under ql.mu, when a call of name's line has returned: it frees the call's

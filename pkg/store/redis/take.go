@@ -3,6 +3,8 @@ package redis
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/weir-go/weir/pkg/lua"
@@ -75,21 +77,10 @@ func (s *Store) Take(ctx context.Context, key string, limits []store.Limit, n in
 	cb.pending = append(cb.pending, req)
 	s.mu.Unlock()
 
-	select {
-	case <-req.done:
-		return req.d, req.err
-	case <-ctx.Done():
-		// Leave the line if still in it; a take already on its way to Redis is lost to us.
-		s.mu.Lock()
-		for i, r := range cb.pending {
-			if r == req {
-				cb.pending = append(cb.pending[:i], cb.pending[i+1:]...)
-				break
-			}
-		}
-		s.mu.Unlock()
+	if !awaitTurn(ctx, req.done, &s.mu, &cb.pending, req) {
 		return store.Decision{}, callerDone(ctx)
 	}
+	return req.d, req.err
 }
 
 // serve decides batches for key until no caller waits, then retires the combiner.
@@ -209,4 +200,21 @@ func (s *Store) Block(ctx context.Context, key string, until time.Time) error {
 	octx, cancel := s.opContext(ctx)
 	defer cancel()
 	return s.wrap(ctx, lua.Block.Run(octx, s.rdb, []string{s.limiterKey(key)}, s.nowArg(), u).Err())
+}
+
+// awaitTurn waits until done is closed (the call was answered) or ctx ends. Then it takes item out
+// of *pending, under mu, if it still waits there, and reports false: a call already on its way to
+// Redis is lost to the caller. Take's combiner and the queue's lines both wait this way.
+func awaitTurn[T comparable](ctx context.Context, done <-chan struct{}, mu sync.Locker, pending *[]T, item T) bool {
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		mu.Lock()
+		if i := slices.Index(*pending, item); i >= 0 {
+			*pending = slices.Delete(*pending, i, i+1)
+		}
+		mu.Unlock()
+		return false
+	}
 }
