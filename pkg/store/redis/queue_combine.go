@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -326,7 +325,7 @@ func (s *Store) runGroup(ctx context.Context, g queueGroup) {
 // timeout. A script call that the server does not know (it restarted or was flushed) is sent
 // again on its own, which loads the script.
 func (s *Store) runBatch(batch []*queueCall) {
-	ctx, cancel := queueBatchContext(s, batch)
+	ctx, cancel := batchContext(s, batch, func(c *queueCall) context.Context { return c.ctx })
 	defer cancel()
 	gs := groups(batch)
 	if len(gs) == 1 {
@@ -348,25 +347,4 @@ func (s *Store) runBatch(batch []*queueCall) {
 		}
 		g.answer(cmds[i].Result())
 	}
-}
-
-// queueBatchContext is bounded by the store's timeout and by the latest deadline among the
-// callers; it carries the first caller's values but none of their cancellations.
-func queueBatchContext(s *Store, batch []*queueCall) (context.Context, context.CancelFunc) {
-	deadline := time.Now().Add(s.timeout)
-	latest := time.Time{}
-	for _, c := range batch {
-		dl, ok := c.ctx.Deadline()
-		if !ok {
-			latest = deadline
-			break
-		}
-		if dl.After(latest) {
-			latest = dl
-		}
-	}
-	if latest.Before(deadline) {
-		deadline = latest
-	}
-	return context.WithDeadline(context.WithoutCancel(batch[0].ctx), deadline)
 }

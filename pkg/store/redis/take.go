@@ -133,7 +133,7 @@ func sameLimits(a, b []store.Limit) bool {
 // call runs take.lua once for the batch. Its context lasts as long as the most patient caller
 // (each caller still returns at its own deadline), bounded by the store's timeout.
 func (s *Store) call(key string, batch []*takeReq) {
-	ctx, cancel := s.batchContext(batch)
+	ctx, cancel := batchContext(s, batch, func(r *takeReq) context.Context { return r.ctx })
 	defer cancel()
 	s.run(ctx, context.Background(), key, batch) // each caller minds its own context
 }
@@ -171,12 +171,15 @@ func (s *Store) run(ctx, caller context.Context, key string, batch []*takeReq) {
 	}
 }
 
-// batchContext is bounded by the store's timeout and by the latest deadline among the callers.
-func (s *Store) batchContext(batch []*takeReq) (context.Context, context.CancelFunc) {
+// batchContext is the context of one call made for a batch of callers (Take's combiner, the
+// queue's lines): bounded by the store's timeout and by the latest deadline among the callers, it
+// carries the first caller's values but none of their cancellations (each caller still returns at
+// its own deadline).
+func batchContext[T any](s *Store, batch []T, ctxOf func(T) context.Context) (context.Context, context.CancelFunc) {
 	deadline := time.Now().Add(s.timeout)
 	latest := time.Time{}
-	for _, r := range batch {
-		dl, ok := r.ctx.Deadline()
+	for _, c := range batch {
+		dl, ok := ctxOf(c).Deadline()
 		if !ok {
 			latest = deadline
 			break
@@ -188,7 +191,7 @@ func (s *Store) batchContext(batch []*takeReq) (context.Context, context.CancelF
 	if latest.Before(deadline) {
 		deadline = latest
 	}
-	return context.WithDeadline(context.WithoutCancel(batch[0].ctx), deadline)
+	return context.WithDeadline(context.WithoutCancel(ctxOf(batch[0])), deadline)
 }
 
 // Block implements store.Limiter.
