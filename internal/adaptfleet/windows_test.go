@@ -2,6 +2,8 @@ package adaptfleet_test
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/weir-go/weir/internal/vendorapi"
@@ -17,8 +19,14 @@ func windows(s *vendorapi.Server) string {
 	type w struct{ ok, rej int }
 	m := map[int64]*w{}
 	lo, hi := arr[len(arr)-1].Window, arr[len(arr)-1].Window
+	global := map[int64]int{}
+	var g0 int64
 	for _, a := range arr {
 		if a.Global {
+			if len(global) == 0 {
+				g0 = a.Window
+			}
+			global[a.Window]++
 			continue
 		}
 		if m[a.Window] == nil {
@@ -37,6 +45,14 @@ func windows(s *vendorapi.Server) string {
 			continue
 		}
 		fmt.Fprintf(&b, " [%d:%d/%d]", k-lo, m[k].ok, m[k].rej)
+	}
+	if len(global) > 0 {
+		// Discord's global rejections, by global window from the first that had one.
+		ks := slices.Sorted(maps.Keys(global))
+		b.WriteString("  global rejections:")
+		for _, k := range ks {
+			fmt.Fprintf(&b, " [%d:%d]", k-g0, global[k])
+		}
 	}
 	return b.String()
 }

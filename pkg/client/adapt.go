@@ -28,10 +28,14 @@ const (
 //     is spread over the time to the reset: a pace of one request (or unit of cost, for quotas of
 //     tokens or points) every reset/remaining, with a burst of one;
 //   - a rejection (429; 503 or 403 that say so, by Retry-After or a spent quota) that carries no
-//     quota pauses the key: for the server's Retry-After, coming back one request at a time at
-//     the rate the server let through; or, with no Retry-After, cutting the key's rate
-//     (multiplicative decrease, see store.Backoff), which then recovers additively with every
-//     admitted request. A bare 503 is the server failing: the breaker's business, not a cut.
+//     quota pauses the key: for the server's Retry-After, keeping the pace a quota stated on
+//     the server's other responses set (Discord's global limit), or, from a server that never
+//     states one, coming back one request at a time at the rate the server let through; with no
+//     Retry-After, cutting the key's rate (multiplicative decrease, see store.Backoff), which then
+//     recovers additively with every admitted request. The first such rejection of a key knows
+//     nothing of the server's rate: the fleet comes back no faster than one request per four
+//     round trips of the refused request (store.Backoff.RoundTrip). A bare 503 is the server
+//     failing: the breaker's business, not a cut.
 //
 // The configured Limits stay the ceiling: nothing a server says raises them. Adaptation needs
 // Limits (a key to pace) and a store that implements store.Learner (both of Weir's do).
@@ -90,9 +94,20 @@ type adapter struct {
 	mu       sync.Mutex
 	sentReq  store.Pace
 	sentUnit store.Pace
-	maxCost  int64
-	resets   map[string]time.Time // per quota, the earliest reset instant heard in its window
+	// sentReqReset and sentUnitReset are when the quotas behind sentReq and sentUnit reset.
+	sentReqReset, sentUnitReset time.Time
+	maxCost                     int64
+	resets                      map[string]time.Time // per quota, the earliest reset instant heard in its window
+	// longest is, per quota, the longest time to a reset heard: about its window's length.
+	longest map[string]time.Duration
+	// quotaAt is when a response last stated a quota: within quotaFresh of it, the key is paced
+	// by what the server states, and a rejection without a quota but with a Retry-After (such as
+	// Discord's global limit) only pauses it.
+	quotaAt time.Time
 }
+
+// quotaFresh is how long a stated quota keeps a key's pace the server's business.
+const quotaFresh = time.Minute
 
 // resetOf returns how long until q resets, as tightly as this window's responses tell. Servers
 // that count the delay in whole seconds round it (up, usually): each response then bounds the
@@ -104,22 +119,30 @@ func (a *adapter) resetOf(q headers.Quota, now time.Time) time.Duration {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.resets == nil {
-		a.resets = make(map[string]time.Time)
+		a.resets, a.longest = make(map[string]time.Time), make(map[string]time.Duration)
 	}
 	if kept, ok := a.resets[id]; ok && kept.After(now) && !at.After(kept.Add(time.Second)) && kept.Before(at) {
 		at = kept
 	}
 	a.resets[id] = at
+	a.longest[id] = max(a.longest[id], at.Sub(now))
 	return at.Sub(now)
+}
+
+// windowOf is about the length of q's window: the longest time to its reset heard so far.
+func (a *adapter) windowOf(q headers.Quota) time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.longest[q.Name+"\x00"+q.Unit]
 }
 
 // spreadSlack is how far a new pace may differ from the one last sent before it is sent again.
 const spreadSlack = 0.1
 
-// observe reads one response (arrived at now, for a request of cost) and tells the store what
-// it learned. It reports whether the response was a rate-limit rejection and whether the key
+// observe reads one response (arrived at now, rtt after its request was sent, for a request of
+// cost) and tells the store what it learned. It reports whether the response was a rate-limit rejection and whether the key
 // was paused because of it, so that the retry waits in the line rather than on a timer.
-func (a *adapter) observe(ctx context.Context, resp *http.Response, cost int64, now time.Time) (rejected, paused bool) {
+func (a *adapter) observe(ctx context.Context, resp *http.Response, cost int64, now time.Time, rtt time.Duration) (rejected, paused bool) {
 	sig := headers.Parse(resp.Header, now)
 	exhaustedFor, exhausted := sig.Exhausted()
 	if exhausted {
@@ -145,11 +168,18 @@ func (a *adapter) observe(ctx context.Context, resp *http.Response, cost int64, 
 	}
 	a.m.signal(kind)
 
-	if rejected && len(sig.Quotas) == 0 {
+	a.mu.Lock()
+	if len(sig.Quotas) > 0 {
+		a.quotaAt = now
+	}
+	quotaKnown := !a.quotaAt.IsZero() && now.Sub(a.quotaAt) < quotaFresh
+	a.mu.Unlock()
+	if rejected && len(sig.Quotas) == 0 && !(quotaKnown && sig.RetryAfter >= 0) {
 		// No quota to learn from. With a Retry-After the server said when to come back: pause
 		// until then, and come back one request at a time (a hold). With nothing at all, cut
 		// the rate and pause (a backoff).
-		b := store.Backoff{Factor: a.cfg.Factor, Ceiling: a.ceiling, Recover: a.cfg.Recover, Pause: a.cfg.Pause, RetryAfter: -1}
+		b := store.Backoff{Factor: a.cfg.Factor, Ceiling: a.ceiling, Recover: a.cfg.Recover, Pause: a.cfg.Pause, RetryAfter: -1,
+			RoundTrip: min(max(rtt, 0), time.Hour)}
 		if sig.RetryAfter >= 0 {
 			b.RetryAfter, b.Hold = min(sig.RetryAfter, a.maxRetryAfter), true
 		}
@@ -174,6 +204,7 @@ func (a *adapter) observe(ctx context.Context, resp *http.Response, cost int64, 
 			} else {
 				a.m.paused()
 				paused = true
+				a.outlast(ctx, now.Add(wait))
 			}
 		}
 	}
@@ -182,9 +213,10 @@ func (a *adapter) observe(ctx context.Context, resp *http.Response, cost int64, 
 }
 
 // spread paces what is left of each quota running low over the time to its reset. The pace
-// outlives the reset by as long again (at most a minute more): the next window is likely like
-// this one, and the first response in it replaces the pace anyway; this keeps the fleet from
-// bursting into a fresh window with every request that waited.
+// outlives the reset by about a window (the longest time to a reset heard, at most a minute):
+// the next window is likely like this one, and the first response in it replaces the pace
+// anyway; this keeps the fleet from bursting into a fresh window with every request that
+// waited, even when the last pace was set just before the reset.
 func (a *adapter) spread(ctx context.Context, sig headers.Signal, cost int64, now time.Time) {
 	var req, unit store.Pace
 	var reqReset, unitReset time.Time
@@ -209,7 +241,7 @@ func (a *adapter) spread(ctx context.Context, sig headers.Signal, cost int64, no
 		if iv <= a.ceiling || iv < time.Microsecond {
 			continue // enough left to last at the configured rate: nothing to spread
 		}
-		p := store.Pace{Interval: iv, Burst: 1, Until: now.Add(reset + min(reset, time.Minute))}
+		p := store.Pace{Interval: iv, Burst: 1, Until: now.Add(reset + min(max(reset, a.windowOf(q)), time.Minute))}
 		if units {
 			if p.Interval > req.Interval {
 				req, reqReset = p, now.Add(reset)
@@ -239,15 +271,48 @@ func (a *adapter) spread(ctx context.Context, sig headers.Signal, cost int64, no
 	}
 	a.mu.Lock()
 	if req.Interval > 0 {
-		a.sentReq = req
+		a.sentReq, a.sentReqReset = req, reqReset
 	}
 	if unit.Interval > 0 {
-		a.sentUnit = unit
+		a.sentUnit, a.sentUnitReset = unit, unitReset
 	}
 	a.mu.Unlock()
 	if req.Interval > 0 {
 		a.m.rate(req.Rate())
 	}
+}
+
+// outlast keeps the paces last sent in force past a pause that ends after their quota resets
+// (a Retry-After in whole seconds, say): the requests that waited then resume at the server's
+// pace, one at a time, rather than all at once. Each pace's end moves by as much as the pause
+// outlasts its reset.
+func (a *adapter) outlast(ctx context.Context, end time.Time) {
+	a.mu.Lock()
+	var req, unit store.Pace
+	if a.sentReq.Interval > 0 && end.After(a.sentReqReset) {
+		req = a.sentReq
+		req.Until = req.Until.Add(end.Sub(a.sentReqReset))
+	}
+	if a.sentUnit.Interval > 0 && end.After(a.sentUnitReset) {
+		unit = a.sentUnit
+		unit.Until = unit.Until.Add(end.Sub(a.sentUnitReset))
+	}
+	a.mu.Unlock()
+	if req.Interval == 0 && unit.Interval == 0 {
+		return
+	}
+	if err := a.st.learn(ctx, a.key, req, unit); err != nil {
+		a.log.LogAttrs(ctx, levelWarn, "weir: learn failed", slog.String("upstream", a.key), errAttr(err))
+		return
+	}
+	a.mu.Lock()
+	if req.Interval > 0 {
+		a.sentReq, a.sentReqReset = req, end
+	}
+	if unit.Interval > 0 {
+		a.sentUnit, a.sentUnitReset = unit, end
+	}
+	a.mu.Unlock()
 }
 
 // same reports whether p says what sent said near enough not to tell the store again: about the

@@ -276,6 +276,7 @@ func (c *Client) attempts(ctx context.Context, req *http.Request, k *call, viaRo
 			c.breakerChanged(permit.State)
 		}
 
+		sent := c.cfg.Clock.Now()
 		resp, sendErr := c.send(ctx, req, k, body, attempt, viaRoundTrip)
 		outcome := c.brk.Classify(ctx, resp, sendErr)
 		if sendErr != nil && c.isClosed() {
@@ -290,7 +291,7 @@ func (c *Client) attempts(ctx context.Context, req *http.Request, k *call, viaRo
 		now := c.cfg.Clock.Now()
 		var limited, paused bool // a rate-limit refusal; the key paused for it
 		if resp != nil && c.adapt != nil {
-			limited, paused = c.adapt.observe(ctx, resp, cost, now)
+			limited, paused = c.adapt.observe(ctx, resp, cost, now, now.Sub(sent))
 		}
 		// A 403 that says its quota is spent (GitHub's way) is retried as a 429 would be.
 		if sendErr == nil && !c.retryableStatus(resp.StatusCode) &&

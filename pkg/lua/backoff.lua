@@ -10,6 +10,8 @@
 -- ARGV[5] -> the pause after a cut made far above the admitted rate, µs
 -- ARGV[6] -> the server's Retry-After in µs, or -1
 -- ARGV[7] -> "1" to hold the rate instead of cutting it (the server said when to come back)
+-- ARGV[8] -> the refused request's round trip in µs, 0 when unknown: the key's first cut or hold
+--            comes back no faster than one request per four of them (store.ProbeRoundTrips)
 -- returns -> the request pace's interval µs, burst, until µs; the unit pace's three; the pause's
 --            end µs (0 when none); cuts
 
@@ -30,10 +32,13 @@ local blocked = tonumber(vals[2]) or 0
 local function active(j) return L[j + 1] > 0 and (L[j + 3] == 0 or now < L[j + 3]) end
 
 local wait = -1
-if blocked <= now then -- a rejection while the key is paused is one sent before: no news
+local rtt = tonumber(ARGV[8]) or 0
+-- A refusal while the key is paused, or of a request sent before the last cut, is no news.
+if blocked <= now and not (rtt > 0 and now - rtt < L[11]) then
   local cur = 1 / ceiling
   if active(0) then cur = 1 / L[1] end
-  local far = L[11] == 0
+  local far, first = L[11] == 0, L[11] == 0
+  if first and rtt > 0 and cur > 1 / (4 * rtt) then cur = 1 / (4 * rtt) end
   if L[11] > 0 then
     local admitted = L[12] / (now - L[11])
     if ARGV[7] == '1' then
@@ -43,8 +48,10 @@ if blocked <= now then -- a rejection while the key is paused is one sent before
     end
   end
   if ARGV[7] == '1' then factor = 1 end
+  -- The admitted rate is already what got through: not cut again.
   local rate = factor * cur
-  if rate <= 0 then
+  if far and not first then rate = cur end
+  if rate <= 0 then -- nothing admitted since the last cut: slower than the pace in force
     local iv = 0
     if active(0) then iv = L[1] end
     if ceiling > iv then iv = ceiling end
@@ -55,6 +62,17 @@ if blocked <= now then -- a rejection while the key is paused is one sent before
   L[11], L[12], L[13] = now, 0, L[13] + 1
   wait = L[1]
   if far then wait = pause end
+elseif L[13] == 1 and rtt > 0 and L[9] > 0 and active(0) then
+  -- Still the first episode: a refusal that came back sooner tells of a shorter round trip, and
+  -- the first cut comes back at one request per four of the shortest.
+  local f, cur = factor, 1 / ceiling
+  if ARGV[7] == '1' then f = 1 end
+  if cur > 1 / (4 * rtt) then cur = 1 / (4 * rtt) end
+  if f * cur > L[9] then
+    L[9] = f * cur
+    L[1] = math.ceil(1 / L[9])
+    if ARGV[7] ~= '1' then L[10] = recover * L[9] end
+  end
 end
 if retry >= 0 then wait = retry end
 if wait >= 0 and now + wait > blocked then blocked = now + wait end

@@ -94,15 +94,18 @@ type Learned struct {
 
 // Backoff is what a rejection without quota does to a key (the multiplicative decrease of AIMD).
 //
-// A rejection that comes back while the key is paused belongs to the same episode: it cuts
-// nothing (a request sent before the pause is not news), though a Retry-After still extends the
-// pause. Otherwise the request
-// pace's rate becomes Factor times the key's effective rate: the rate of the request pace in
-// force (or, with none, of the strictest configured limit, Ceiling), unless that was far above
-// what the server let through, more than twice the rate the key admitted since the last cut:
-// then the admitted rate. The pace's burst is 1 (no more bursts into a server that just
-// refused), and each take admitted under it raises the rate by Recover times the rate the cut
-// set (the additive increase), until it is back at the ceiling.
+// A rejection that comes back while the key is paused, or of a request sent before the last cut
+// (its RoundTrip says when it was sent), belongs to the same episode: it cuts nothing (it is not
+// news), though a Retry-After still extends the pause. Otherwise the request pace's rate becomes
+// Factor times the key's effective rate: the rate of the request pace in force (or, with none,
+// of the strictest configured limit, Ceiling; on the key's first cut, no more than one request
+// per ProbeRoundTrips round trips). But when that was far above what the server let through,
+// more than twice the rate the key admitted since the last cut, the rate becomes the admitted
+// rate itself: it counts the pause in its time, so it is already at or below the server's, and a
+// cut on top of it would only waste the server's quota. The pace's burst is 1 (no more bursts
+// into a server that just refused), and each take admitted under it raises the rate by Recover
+// times the rate the cut set (the additive increase), until
+// it is back at the ceiling.
 //
 // The key is paused at the same time, fleet-wide: for RetryAfter when the server sent one; else
 // for Pause when the key was sending far above what it admitted (or nothing is known yet: the
@@ -127,7 +130,20 @@ type Backoff struct {
 	// window's quota early, while requests still come back one at a time). A held pace does not
 	// recover; it lapses a minute after the pause unless the server refuses again.
 	Hold bool
+	// RoundTrip is how long the refused request took, from sending it to its answer; 0 when not
+	// known. A refusal of a request sent before the last cut or hold is not news. The first cut or
+	// hold of a key (nothing is known of the server's rate yet) comes back no faster than one
+	// request per ProbeRoundTrips round trips, the shortest that a refusal of its episode took:
+	// the answer refusing one then reaches the fleet, and the store, before the next is on its
+	// way, so a spent quota costs one refusal, not as many as the configured rate fits in a round
+	// trip. The next refusal measures what the server let through and sets the rate from that.
+	RoundTrip time.Duration
 }
+
+// ProbeRoundTrips is how many round trips of a refused request apart the requests after a key's
+// first cut or hold go (see Backoff.RoundTrip): two would do on a quiet network; the rest is room
+// for the store's own round trip and a loaded machine. (backoff.lua has it as a literal.)
+const ProbeRoundTrips = 4
 
 // Validate checks a Backoff.
 func (b Backoff) Validate() error {
@@ -142,6 +158,8 @@ func (b Backoff) Validate() error {
 		return fmt.Errorf("%w: backoff pause must be ≥ 1ms, got %v", ErrInvalid, b.Pause)
 	case b.RetryAfter > 24*time.Hour:
 		return fmt.Errorf("%w: backoff retry-after above 24h: %v", ErrInvalid, b.RetryAfter)
+	case b.RoundTrip < 0 || b.RoundTrip > time.Hour:
+		return fmt.Errorf("%w: backoff round trip must be in [0, 1h], got %v", ErrInvalid, b.RoundTrip)
 	}
 	return nil
 }

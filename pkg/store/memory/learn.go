@@ -176,12 +176,16 @@ func (s *Store) Backoff(ctx context.Context, key string, b store.Backoff) (store
 	e := s.entryFor(key)
 	l := e.ensureLearned()
 	pause := ceilDur(b.Pause)
-	if e.blockedUntil <= now { // a rejection while the key is paused is one sent before: no news
+	// A refusal while the key is paused, or of a request sent before the last cut, is no news.
+	if e.blockedUntil <= now && !(b.RoundTrip > 0 && now-ceilDur(b.RoundTrip) < l.cutAt) {
 		cur := 1 / float64(ceilDur(b.Ceiling))
 		if l.req.active(now) {
 			cur = 1 / float64(l.req.iv)
 		}
 		far := l.cutAt == 0 // nothing known yet: the first cut
+		if far && b.RoundTrip > 0 {
+			cur = min(cur, 1/float64(store.ProbeRoundTrips*ceilDur(b.RoundTrip))) // one request per ProbeRoundTrips
+		}
 		if l.cutAt > 0 {
 			admitted := float64(l.admitted) / float64(now-l.cutAt)
 			if b.Hold {
@@ -195,6 +199,9 @@ func (s *Store) Backoff(ctx context.Context, key string, b store.Backoff) (store
 			factor = 1
 		}
 		rate := factor * cur
+		if far && l.cutAt > 0 {
+			rate = cur // the admitted rate is already what got through: not cut again
+		}
 		if rate <= 0 { // nothing admitted since the last cut: slower than the pace in force
 			iv := int64(0)
 			if l.req.active(now) {
@@ -220,8 +227,24 @@ func (s *Store) Backoff(ctx context.Context, key string, b store.Backoff) (store
 			l.step = 0
 			l.req.until = max(e.blockedUntil, now) + holdFor.Microseconds()
 		}
-	} else if b.RetryAfter >= 0 {
-		e.blockedUntil = max(e.blockedUntil, now+ceilDur(b.RetryAfter))
+	} else {
+		if l.cuts == 1 && b.RoundTrip > 0 && l.rate > 0 && l.req.active(now) {
+			// Still the first episode: a refusal that came back sooner tells of a shorter round
+			// trip, and the first cut comes back at one request per ProbeRoundTrips of the shortest.
+			f := b.Factor
+			if b.Hold {
+				f = 1
+			}
+			if r := f * min(1/float64(ceilDur(b.Ceiling)), 1/float64(store.ProbeRoundTrips*ceilDur(b.RoundTrip))); r > l.rate {
+				l.rate, l.req.iv = r, intervalOf(r)
+				if !b.Hold {
+					l.step = b.Recover * r
+				}
+			}
+		}
+		if b.RetryAfter >= 0 {
+			e.blockedUntil = max(e.blockedUntil, now+ceilDur(b.RetryAfter))
+		}
 	}
 	return e.snapshot(now), nil
 }

@@ -53,7 +53,7 @@ func (s *Store) Backoff(ctx context.Context, key string, b store.Backoff) (store
 	octx, cancel := s.opContext(ctx)
 	defer cancel()
 	v, err := lua.Backoff.Run(octx, s.rdb, []string{s.limiterKey(key)}, s.nowArg(),
-		b.Factor, ceilMicros(b.Ceiling), b.Recover, ceilMicros(b.Pause), retry, hold).Result()
+		b.Factor, ceilMicros(b.Ceiling), b.Recover, ceilMicros(b.Pause), retry, hold, ceilMicros(b.RoundTrip)).Result()
 	if err != nil {
 		return store.Learned{}, s.wrap(ctx, err)
 	}

@@ -26,6 +26,8 @@ var learnTests = []test{
 	{"BackoffRecoversToCeiling", testBackoffRecovers},
 	{"BackoffHold", testBackoffHold},
 	{"BackoffEpisodeEndsWithPause", testBackoffEpisodeEnds},
+	{"BackoffFirstRoundTrip", testBackoffRoundTrip},
+	{"BackoffSentBeforeCutIsNoNews", testBackoffSentBefore},
 	{"BadInput", testLearnBadInput},
 }
 
@@ -199,8 +201,9 @@ func testBackoffAdmitted(t *testing.T, h *harness) {
 	h.clk.Advance(time.Second - 20*time.Millisecond)
 	got := h.backoff(t, key, bo())
 	require.Equal(t, int64(2), got.Cuts)
-	// 10 admitted over the 2s since the cut: 5/s, halved: 2.5/s, one every 400ms.
-	require.Equal(t, 400*time.Millisecond, got.Requests.Interval)
+	// 10 admitted over the 2s since the cut: 5/s, which counts the pause: not cut again, one
+	// every 200ms.
+	require.Equal(t, 200*time.Millisecond, got.Requests.Interval)
 	require.True(t, got.Paused.Equal(h.clk.Now().Add(time.Second)), "far above what was admitted: a full Pause")
 }
 
@@ -273,6 +276,8 @@ func testLearnBadInput(t *testing.T, h *harness) {
 		{Factor: 0.5, Ceiling: 0, Pause: time.Second},
 		{Factor: 0.5, Ceiling: time.Millisecond, Recover: 2, Pause: time.Second},
 		{Factor: 0.5, Ceiling: time.Millisecond, Pause: 0},
+		{Factor: 0.5, Ceiling: time.Millisecond, Pause: time.Second, RoundTrip: -time.Millisecond},
+		{Factor: 0.5, Ceiling: time.Millisecond, Pause: time.Second, RoundTrip: 2 * time.Hour},
 	} {
 		_, err := l.Backoff(h.ctx, key, b)
 		require.ErrorIs(t, err, store.ErrInvalid, "%+v", b)
@@ -311,4 +316,55 @@ func testBackoffEpisodeEnds(t *testing.T, h *harness) {
 	require.Equal(t, int64(1), h.backoff(t, key, b).Cuts, "still paused: sent before the pause, no news")
 	h.clk.Advance(100 * time.Millisecond)
 	require.Equal(t, int64(2), h.backoff(t, key, b).Cuts, "the pause is over: a refusal now is news")
+}
+
+func testBackoffRoundTrip(t *testing.T, h *harness) {
+	// The first hold knows nothing of the server's rate: no faster than one request per
+	// ProbeRoundTrips round trips (5ms each: one every 20ms), not the configured 1ms.
+	key := h.key("round-trip-hold")
+	b := bo()
+	b.Hold, b.RetryAfter, b.RoundTrip = true, time.Second, 5*time.Millisecond
+	got := h.backoff(t, key, b)
+	require.Equal(t, store.ProbeRoundTrips*5*time.Millisecond, got.Requests.Interval)
+	// Refusals of the same episode that came back sooner lower the interval to that many of the
+	// shortest round trips; slower ones change nothing.
+	b.RoundTrip = 2 * time.Millisecond
+	got = h.backoff(t, key, b)
+	require.Equal(t, int64(1), got.Cuts)
+	require.Equal(t, store.ProbeRoundTrips*2*time.Millisecond, got.Requests.Interval)
+	b.RoundTrip = 3 * time.Millisecond
+	require.Equal(t, store.ProbeRoundTrips*2*time.Millisecond, h.backoff(t, key, b).Requests.Interval)
+	// The first cut likewise, cut by its factor (0.5): twice that.
+	key = h.key("round-trip-cut")
+	b = bo()
+	b.RoundTrip = 5 * time.Millisecond
+	got = h.backoff(t, key, b)
+	require.Equal(t, 2*store.ProbeRoundTrips*5*time.Millisecond, got.Requests.Interval)
+	// A round trip longer than the configured interval caps nothing once the key has a history:
+	// the second cut goes from what was admitted.
+	h.clk.Advance(2 * time.Second)
+	for range 10 {
+		require.True(t, h.take(t, key, fast, 1).Allowed)
+		h.clk.Advance(40 * time.Millisecond)
+	}
+	b.RoundTrip = time.Second
+	got = h.backoff(t, key, b)
+	require.Equal(t, int64(2), got.Cuts)
+	// 10 admitted over 2.4s (4.17/s); the pace (25/s) is far above: that rate, one every 240ms.
+	require.Equal(t, 240*time.Millisecond, got.Requests.Interval)
+}
+
+func testBackoffSentBefore(t *testing.T, h *harness) {
+	key := h.key("sent-before")
+	b := bo()
+	b.Ceiling = 100 * time.Millisecond // 10/s
+	b.RetryAfter = 0                   // no pause: only the round trip tells the episode
+	require.Equal(t, int64(1), h.backoff(t, key, b).Cuts)
+	h.clk.Advance(300 * time.Millisecond)
+	// Refused 300ms after the cut, but sent 400ms ago: before the cut, no news.
+	b.RoundTrip = 400 * time.Millisecond
+	require.Equal(t, int64(1), h.backoff(t, key, b).Cuts)
+	// Sent 200ms ago, after the cut: news.
+	b.RoundTrip = 200 * time.Millisecond
+	require.Equal(t, int64(2), h.backoff(t, key, b).Cuts)
 }
