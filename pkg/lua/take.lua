@@ -83,107 +83,154 @@ end
 local out, o = {}, 0
 local changed = false
 local refused_wait = nil
-for c = first_cost, #ARGV do
-  local n = tonumber(ARGV[c])
-  local ok, wait = true, 0
-  for s = 0, 10 * nl - 1, 10 do
-    local r, p = S[s + 1], S[s + 2]
-    local bt, br = S[s + 4], S[s + 5]
+-- The common case, one limit and no pace or pause, is the loop below on locals: the same steps
+-- and the same figures, without the per-limit tables, and the cost's share of the period
+-- computed once for a run of equal costs.
+if nl == 1 and not L and blocked <= now then
+  local r, p, cap, tat, fr = S[1], S[2], S[3], S[4], S[5]
+  local lastn, q, qr = -1, 0, 0
+  for c = first_cost, #ARGV do
+    local n = tonumber(ARGV[c])
+    if n ~= lastn then lastn, q, qr = n, divmod(n * p, r) end
+    local bt, br = tat, fr
     if bt < now then bt, br = now, 0 end
-    S[s + 6], S[s + 7] = bt, br
-    local q, rr = divmod(n * p, r)
-    local nt, nr = bt + q, br + rr
+    local nt, nr = bt + q, br + qr
     if nr >= r then nt, nr = nt + 1, nr - r end
     local ahead = (nt - now) * r + nr
-    if ahead <= S[s + 3] then
-      S[s + 8], S[s + 9], S[s + 10] = nt, nr, ahead
-    else
+    local ok, wait, held = true, 0, ahead
+    if ahead > cap then
       ok = false
-      local lw, m = divmod(ahead - S[s + 3], r)
+      local lw, m = divmod(ahead - cap, r)
       if m > 0 then lw = lw + 1 end
-      if lw > wait then wait = lw end
+      wait = lw
     end
-  end
-  -- The paces: plain GCRA in whole µs, the request pace charged one per take, the unit pace
-  -- the take's cost; the tokens they leave count in remaining.
-  local prem = -1
-  if L then
-    for j = 0, 4, 4 do
-      if active(j) then
-        local iv, c = L[j + 1], n
-        if j == 0 and n > 0 then c = 1 end
-        if c > L[j + 2] then c = L[j + 2] end -- never more than the burst: a pace never refuses for good
-        local base = L[j + 4]
-        if base < now then base = now end
-        local tat = base + c * iv
-        local room = L[j + 2] * iv - (tat - now)
-        if room < 0 then
-          ok = false
-          if -room > wait then wait = -room end
-          room = L[j + 2] * iv - (base - now)
-        end
-        PT[j + 4] = tat
-        local rem = floor(room / iv)
-        if rem < 0 then rem = 0 end
-        if prem < 0 or rem < prem then prem = rem end
-      end
+    if ordered and refused_wait then
+      ok = false
+      if refused_wait > wait then wait = refused_wait end
     end
+    if not ok then held = (bt - now) * r + br end
+    -- divmod, inlined: remaining = floor((cap - held) / p), reset = ceil(held / r)
+    local remaining = floor((cap - held) / p)
+    local m = cap - held - remaining * p
+    if m < 0 then remaining = remaining - 1 elseif m >= p then remaining = remaining + 1 end
+    if remaining < 0 then remaining = 0 end
+    local reset = floor(held / r)
+    m = held - reset * r
+    if m < 0 then reset, m = reset - 1, m + r elseif m >= r then reset, m = reset + 1, m - r end
+    if m > 0 then reset = reset + 1 end
+    if ok then
+      tat, fr, changed = nt, nr, true
+    else
+      if wait == 0 then wait = 1 end
+      refused_wait = refused_wait or wait
+    end
+    out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5] = ok and 1 or 0, remaining, wait, reset, 0
+    o = o + 5
   end
-  if blocked > now then
-    ok = false
-    if blocked - now > wait then wait = blocked - now end
-  end
-  if ordered and refused_wait then
-    ok = false
-    if refused_wait > wait then wait = refused_wait end
-  end
-  local remaining, reset = prem, 0
-  for s = 0, 10 * nl - 1, 10 do
-    local r, p = S[s + 1], S[s + 2]
-    local held
-    if ok then held = S[s + 10] else held = (S[s + 6] - now) * r + S[s + 7] end
-    local rem = divmod(S[s + 3] - held, p)
-    if rem < 0 then rem = 0 end
-    local rst, m = divmod(held, r)
-    if m > 0 then rst = rst + 1 end
-    if remaining < 0 or rem < remaining then remaining = rem end
-    if rst > reset then reset = rst end
-  end
-  if blocked > now then remaining = 0 end
-  if ok then
+  S[4], S[5] = tat, fr
+else
+  for c = first_cost, #ARGV do
+    local n = tonumber(ARGV[c])
+    local ok, wait = true, 0
     for s = 0, 10 * nl - 1, 10 do
-      S[s + 4], S[s + 5] = S[s + 8], S[s + 9]
+      local r, p = S[s + 1], S[s + 2]
+      local bt, br = S[s + 4], S[s + 5]
+      if bt < now then bt, br = now, 0 end
+      S[s + 6], S[s + 7] = bt, br
+      local q, rr = divmod(n * p, r)
+      local nt, nr = bt + q, br + rr
+      if nr >= r then nt, nr = nt + 1, nr - r end
+      local ahead = (nt - now) * r + nr
+      if ahead <= S[s + 3] then
+        S[s + 8], S[s + 9], S[s + 10] = nt, nr, ahead
+      else
+        ok = false
+        local lw, m = divmod(ahead - S[s + 3], r)
+        if m > 0 then lw = lw + 1 end
+        if lw > wait then wait = lw end
+      end
     end
-    changed = true
+    -- The paces: plain GCRA in whole µs, the request pace charged one per take, the unit pace
+    -- the take's cost; the tokens they leave count in remaining.
+    local prem = -1
     if L then
-      if active(0) then
-        L[4] = PT[4]
-        if L[3] == 0 and L[10] > 0 and n > 0 then
-          -- Additive recovery, ended once back at the strictest configured limit.
-          L[9] = L[9] + L[10]
-          local ceiling = 0
-          for s = 0, 10 * nl - 1, 10 do
-            local iv = ceil(S[s + 2] / S[s + 1])
-            if iv > ceiling then ceiling = iv end
+      for j = 0, 4, 4 do
+        if active(j) then
+          local iv, c = L[j + 1], n
+          if j == 0 and n > 0 then c = 1 end
+          if c > L[j + 2] then c = L[j + 2] end -- never more than the burst: a pace never refuses for good
+          local base = L[j + 4]
+          if base < now then base = now end
+          local tat = base + c * iv
+          local room = L[j + 2] * iv - (tat - now)
+          if room < 0 then
+            ok = false
+            if -room > wait then wait = -room end
+            room = L[j + 2] * iv - (base - now)
           end
-          if L[9] * ceiling >= 1 - 1e-9 then
-            L[1], L[2], L[4] = 0, 0, 0
-          else
-            L[1] = ceil(1 / L[9])
-          end
+          PT[j + 4] = tat
+          local rem = floor(room / iv)
+          if rem < 0 then rem = 0 end
+          if prem < 0 or rem < prem then prem = rem end
         end
       end
-      if active(4) then L[8] = PT[8] end
-      if L[11] > 0 and n > 0 then L[12] = L[12] + 1 end -- a take of nothing is a read
     end
-  else
-    if wait == 0 then wait = 1 end
-    refused_wait = refused_wait or wait
+    if blocked > now then
+      ok = false
+      if blocked - now > wait then wait = blocked - now end
+    end
+    if ordered and refused_wait then
+      ok = false
+      if refused_wait > wait then wait = refused_wait end
+    end
+    local remaining, reset = prem, 0
+    for s = 0, 10 * nl - 1, 10 do
+      local r, p = S[s + 1], S[s + 2]
+      local held
+      if ok then held = S[s + 10] else held = (S[s + 6] - now) * r + S[s + 7] end
+      local rem = divmod(S[s + 3] - held, p)
+      if rem < 0 then rem = 0 end
+      local rst, m = divmod(held, r)
+      if m > 0 then rst = rst + 1 end
+      if remaining < 0 or rem < remaining then remaining = rem end
+      if rst > reset then reset = rst end
+    end
+    if blocked > now then remaining = 0 end
+    if ok then
+      for s = 0, 10 * nl - 1, 10 do
+        S[s + 4], S[s + 5] = S[s + 8], S[s + 9]
+      end
+      changed = true
+      if L then
+        if active(0) then
+          L[4] = PT[4]
+          if L[3] == 0 and L[10] > 0 and n > 0 then
+            -- Additive recovery, ended once back at the strictest configured limit.
+            L[9] = L[9] + L[10]
+            local ceiling = 0
+            for s = 0, 10 * nl - 1, 10 do
+              local iv = ceil(S[s + 2] / S[s + 1])
+              if iv > ceiling then ceiling = iv end
+            end
+            if L[9] * ceiling >= 1 - 1e-9 then
+              L[1], L[2], L[4] = 0, 0, 0
+            else
+              L[1] = ceil(1 / L[9])
+            end
+          end
+        end
+        if active(4) then L[8] = PT[8] end
+        if L[11] > 0 and n > 0 then L[12] = L[12] + 1 end -- a take of nothing is a read
+      end
+    else
+      if wait == 0 then wait = 1 end
+      refused_wait = refused_wait or wait
+    end
+    local paced = 0
+    if L and active(0) then paced = L[1] end
+    out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5] = ok and 1 or 0, remaining, wait, reset, paced
+    o = o + 5
   end
-  local paced = 0
-  if L and active(0) then paced = L[1] end
-  out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5] = ok and 1 or 0, remaining, wait, reset, paced
-  o = o + 5
 end
 
 if changed then

@@ -115,8 +115,10 @@ func runDifferential(t *testing.T, seed uint64, clk *clock.Fake, red store.Store
 		advanced: advanced, permits: map[string][]store.Permit{}, counts: map[string]int{}, seed: seed}
 	for r.step = range diffSteps {
 		switch x := r.rng.IntN(100); {
-		case x < 42:
+		case x < 38:
 			r.take()
+		case x < 42:
+			r.ordered()
 		case x < 45:
 			r.burst()
 		case x < 52:
@@ -210,6 +212,43 @@ func (r *diffRun) take() {
 	}
 	if rerr == nil && !rd.Allowed {
 		r.lastWait = rd.RetryAfter
+	}
+}
+
+// ordered asks both stores for a waiting line's takes in one TakeOrdered: runs of equal costs
+// and changes of cost, one limit or two, so that every take after the first refusal is refused.
+func (r *diffRun) ordered() {
+	key := r.key()
+	limits := []store.Limit{diffLimits[r.rng.IntN(len(diffLimits))]}
+	if r.rng.IntN(3) == 0 {
+		limits = append(limits, diffLimits[r.rng.IntN(len(diffLimits))])
+	}
+	minBurst := limits[0].EffectiveBurst()
+	for _, l := range limits {
+		minBurst = min(minBurst, l.EffectiveBurst())
+	}
+	costs := make([]int64, 1+r.rng.IntN(8))
+	for i := range costs {
+		if i > 0 && r.rng.IntN(2) == 0 {
+			costs[i] = costs[i-1]
+		} else {
+			costs[i] = r.rng.Int64N(minBurst + 1)
+		}
+	}
+	op := fmt.Sprintf("TakeOrdered(%q, %v, %v)", key, limits, costs)
+	md, merr := r.mem.TakeOrdered(r.t.Context(), key, limits, costs)
+	rd, rerr := r.red.TakeOrdered(r.t.Context(), key, limits, costs)
+	r.note("%s = %+v, %v", op, rd, rerr)
+	r.count("ordered", rerr, len(rd) > 0 && rd[0].Allowed)
+	r.sameErr(op, merr, rerr)
+	if !slices.Equal(md, rd) {
+		r.fail("%s: memory %+v, redis %+v", op, md, rd)
+	}
+	for _, d := range rd {
+		if !d.Allowed {
+			r.lastWait = d.RetryAfter
+			break
+		}
 	}
 }
 

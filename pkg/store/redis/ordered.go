@@ -2,10 +2,7 @@ package redis
 
 import (
 	"context"
-	"fmt"
-	"time"
 
-	"github.com/weir-go/weir/pkg/lua"
 	"github.com/weir-go/weir/pkg/store"
 )
 
@@ -21,25 +18,15 @@ func (s *Store) TakeOrdered(ctx context.Context, key string, limits []store.Limi
 	if len(costs) == 0 {
 		return nil, nil
 	}
-	args := s.takeArgs(limits, true, len(costs), func(i int) int64 { return costs[i] })
 	octx, cancel := s.opContext(ctx)
 	defer cancel()
-	out, err := lua.Take.RunInts(octx, s.rdb, []string{s.limiterKey(key)}, args...).Result()
+	out, err := s.runTake(octx, ctx, key, limits, true, len(costs), func(i int) int64 { return costs[i] })
 	if err != nil {
-		return nil, s.wrap(ctx, err)
-	}
-	if len(out) < 5*len(costs) {
-		return nil, fmt.Errorf("weir/store/redis: take.lua answered %d numbers for %d takes", len(out), len(costs))
+		return nil, err
 	}
 	ds := make([]store.Decision, len(costs))
 	for i := range ds {
-		ds[i] = store.Decision{
-			Allowed:    out[5*i] == 1,
-			Remaining:  out[5*i+1],
-			RetryAfter: time.Duration(out[5*i+2]) * time.Microsecond,
-			ResetAfter: time.Duration(out[5*i+3]) * time.Microsecond,
-			Paced:      time.Duration(out[5*i+4]) * time.Microsecond,
-		}
+		ds[i] = decision(out, i)
 	}
 	return ds, nil
 }

@@ -48,7 +48,8 @@ type Store struct {
 	now     func() int64 // nil: Redis TIME
 
 	mu        sync.Mutex
-	combiners map[string]*combiner
+	combiners map[string]*combiner // Take's lines, by key (take.go)
+	spares    []*combiner          // retired lines, kept for the next keys
 	args      argCache
 
 	queueOnce  sync.Once
@@ -128,7 +129,10 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 
 // Close stops the store; it closes the client only when Open made it.
 func (s *Store) Close() error {
-	if s.closed.Swap(true) {
+	s.mu.Lock() // Take starts a goroutine only under mu, having seen the store open
+	closed := s.closed.Swap(true)
+	s.mu.Unlock()
+	if closed {
 		return nil
 	}
 	s.wg.Wait()

@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -11,7 +12,33 @@ import (
 	"github.com/weir-go/weir/pkg/store"
 )
 
-// takeReq is one caller's Take waiting to be decided.
+// The takes of one key are combined. A caller that finds fewer than takeInFlight script calls
+// of its key on their way to Redis sends its own at once, on its own goroutine and under its own
+// context, exactly as if nothing were combined. Callers that arrive while the line is full wait
+// in it, and the next call of the key that returns takes the whole line (up to maxBatch) into one
+// script call: one round trip serves every caller waiting, each take decided on its own, in
+// arrival order, as successive calls would decide them.
+//
+// Two calls of one key may be on their way at once, so that Redis runs one while the store
+// answers the other's callers and sends the next. They go on different connections and Redis may
+// run them in either order; every take in both was waiting at the same moment, so either order is
+// one that those callers' calls could have had. A take that returned before another began was
+// decided first, and each call is atomic, all limits of a take charged or none: the buckets stay
+// exact.
+
+const (
+	// takeInFlight bounds the script calls of one key on their way from one store at once.
+	takeInFlight = 2
+	// maxBatch bounds the takes decided by one script call.
+	maxBatch = 256
+	// maxSpares bounds the retired lines a store keeps for reuse.
+	maxSpares = 64
+)
+
+// takeReq is one caller's Take waiting in line. Requests are reused (takeReqs): done is buffered
+// so that answering never waits for the caller, and a request goes back to the pool only once
+// its caller has received from done (never when the caller gave up, since an answer may still
+// come).
 type takeReq struct {
 	ctx    context.Context
 	limits []store.Limit
@@ -21,15 +48,14 @@ type takeReq struct {
 	done   chan struct{}
 }
 
-// combiner gathers the Takes of one key that arrive while a script call for that key is in flight,
-// and decides them all in the next call: one round trip serves every concurrent caller, in
-// arrival order, exactly as successive calls would.
+var takeReqs = sync.Pool{New: func() any { return &takeReq{done: make(chan struct{}, 1)} }}
+
+// combiner is one key's line: busy counts the script calls of the key on their way, pending the
+// takes waiting for one of them to return.
 type combiner struct {
+	busy    int
 	pending []*takeReq
 }
-
-// maxBatch bounds the takes decided by one script call.
-const maxBatch = 256
 
 // Take implements store.Limiter.
 func (s *Store) Take(ctx context.Context, key string, limits []store.Limit, n int64) (store.Decision, error) {
@@ -47,56 +73,98 @@ func (s *Store) Take(ctx context.Context, key string, limits []store.Limit, n in
 	if err := store.ValidateCost(key, limits, n); err != nil {
 		return store.Decision{RetryAfter: store.Never}, err
 	}
-	req := &takeReq{ctx: ctx, limits: limits, n: n}
 	s.mu.Lock()
 	if s.closed.Load() {
 		s.mu.Unlock()
 		return store.Decision{}, store.ErrClosed
 	}
-	cb, busy := s.combiners[key]
-	if !busy {
-		// Nobody else is asking about this key: ask on our own goroutine, under our own context.
-		// Callers that arrive meanwhile queue, and a serving goroutine takes them in one call.
-		cb = &combiner{}
-		s.combiners[key] = cb
-		s.mu.Unlock()
-		s.callAs(ctx, key, []*takeReq{req})
-		s.mu.Lock()
-		if len(cb.pending) == 0 {
-			delete(s.combiners, key)
+	cb := s.combiners[key]
+	if cb == nil {
+		if k := len(s.spares); k > 0 {
+			cb = s.spares[k-1]
+			s.spares = s.spares[:k-1]
 		} else {
-			batch := cb.pending[:min(len(cb.pending), maxBatch)]
-			cb.pending = append(cb.pending[:0:0], cb.pending[len(batch):]...)
-			s.wg.Add(1)
-			go s.serve(key, cb, batch)
+			cb = &combiner{}
 		}
-		s.mu.Unlock()
-		return req.d, req.err
+		s.combiners[key] = cb
 	}
-	req.done = make(chan struct{}) // only a caller that waits in line needs to be told
+	if cb.busy < takeInFlight {
+		// Few enough calls of this key are on their way: ask on our own goroutine, under our own
+		// context. If callers queued meanwhile, takeHandOn starts a goroutine that serves them.
+		cb.busy++
+		s.mu.Unlock()
+		d, err := s.takeAlone(ctx, key, limits, n)
+		s.mu.Lock()
+		s.takeHandOn(key, cb, nil)
+		s.mu.Unlock()
+		return d, err
+	}
+	req := takeReqs.Get().(*takeReq)
+	req.ctx, req.limits, req.n = ctx, limits, n
 	cb.pending = append(cb.pending, req)
 	s.mu.Unlock()
 
 	if !awaitTurn(ctx, req.done, &s.mu, &cb.pending, req) {
-		return store.Decision{}, callerDone(ctx)
+		return store.Decision{}, callerDone(ctx) // req is left to the collector, answered or not
 	}
-	return req.d, req.err
+	d, err := req.d, req.err
+	*req = takeReq{done: req.done}
+	takeReqs.Put(req)
+	return d, err
 }
 
-// serve decides batches for key until no caller waits, then retires the combiner.
+// takeHandOn is called, under s.mu, when a call of key has returned. If callers wait, it takes the
+// next batch into buf (reused, or a new slice when buf is nil) and returns it: the caller, still
+// counted in cb.busy, is to send it. Otherwise it frees the call's place, retires the line once
+// nothing of it is on its way, and returns nil. A caller that must return (the uncontended
+// caller) passes nil, and takeHandOn starts a goroutine for the batch instead.
+func (s *Store) takeHandOn(key string, cb *combiner, buf []*takeReq) []*takeReq {
+	if len(cb.pending) > 0 && s.closed.Load() {
+		// Close is waiting for the store's goroutines: start no more; these callers learn that
+		// the store closed.
+		for _, r := range cb.pending {
+			r.err = store.ErrClosed
+			r.done <- struct{}{}
+		}
+		clear(cb.pending)
+		cb.pending = cb.pending[:0]
+	}
+	if len(cb.pending) == 0 {
+		cb.busy--
+		if cb.busy == 0 {
+			delete(s.combiners, key)
+			if len(s.spares) < maxSpares && cap(cb.pending) <= maxBatch {
+				s.spares = append(s.spares, cb) // a line for the next key, without an allocation
+			}
+		}
+		return nil
+	}
+	k := min(len(cb.pending), maxBatch)
+	batch := append(buf[:0], cb.pending[:k]...)
+	m := copy(cb.pending, cb.pending[k:])
+	clear(cb.pending[m:])
+	cb.pending = cb.pending[:m]
+	if buf == nil {
+		s.wg.Add(1)
+		go s.serve(key, cb, batch)
+		return nil
+	}
+	return batch
+}
+
+// serve decides batches for key until no caller waits, then leaves the line.
 func (s *Store) serve(key string, cb *combiner, batch []*takeReq) {
 	defer s.wg.Done()
-	for {
+	for batch != nil {
 		s.decide(key, batch)
+		clear(batch) // answered: the requests may be reused by now
+		// The callers just answered are ready to run, most of them queued behind this goroutine.
+		// Let them run before the next batch is taken: those that come straight back for another
+		// decision (a loop, a worker pool) join the next call instead of waiting a whole round
+		// trip for the one after it. Without them the next batch is half as large.
+		runtime.Gosched()
 		s.mu.Lock()
-		if len(cb.pending) == 0 {
-			delete(s.combiners, key)
-			s.mu.Unlock()
-			return
-		}
-		k := min(len(cb.pending), maxBatch)
-		batch = append(batch[:0:0], cb.pending[:k]...)
-		cb.pending = append(cb.pending[:0:0], cb.pending[k:]...)
+		batch = s.takeHandOn(key, cb, batch)
 		s.mu.Unlock()
 	}
 }
@@ -105,8 +173,13 @@ func (s *Store) serve(key string, cb *combiner, batch []*takeReq) {
 // any others (a key whose limits differ between callers) in calls of their own.
 func (s *Store) decide(key string, batch []*takeReq) {
 	for len(batch) > 0 {
-		same, rest := batch[:0:0], batch[:0:0]
-		for _, r := range batch {
+		i := slices.IndexFunc(batch, func(r *takeReq) bool { return !sameLimits(r.limits, batch[0].limits) })
+		if i < 0 {
+			s.call(key, batch)
+			return
+		}
+		same, rest := batch[:i:i], []*takeReq(nil)
+		for _, r := range batch[i:] {
 			if sameLimits(r.limits, batch[0].limits) {
 				same = append(same, r)
 			} else {
@@ -130,44 +203,58 @@ func sameLimits(a, b []store.Limit) bool {
 	return true
 }
 
-// call runs take.lua once for the batch. Its context lasts as long as the most patient caller
-// (each caller still returns at its own deadline), bounded by the store's timeout.
+// call runs take.lua once for the batch and answers each caller. Its context lasts as long as
+// the most patient caller (each caller still returns at its own deadline), bounded by the store's
+// timeout.
 func (s *Store) call(key string, batch []*takeReq) {
 	ctx, cancel := batchContext(s, batch, func(r *takeReq) context.Context { return r.ctx })
 	defer cancel()
-	s.run(ctx, context.Background(), key, batch) // each caller minds its own context
-}
-
-// callAs runs take.lua for a caller alone, bounded by its context and the store's timeout.
-func (s *Store) callAs(ctx context.Context, key string, batch []*takeReq) {
-	octx, cancel := s.opContext(ctx)
-	defer cancel()
-	s.run(octx, ctx, key, batch)
-}
-
-// run runs take.lua once on ctx and answers the batch; errors are judged against caller.
-func (s *Store) run(ctx, caller context.Context, key string, batch []*takeReq) {
-	args := s.takeArgs(batch[0].limits, false, len(batch), func(i int) int64 { return batch[i].n })
-	out, err := lua.Take.RunInts(ctx, s.rdb, []string{s.limiterKey(key)}, args...).Result()
-	if err == nil && len(out) < 5*len(batch) {
-		err = fmt.Errorf("weir/store/redis: take.lua answered %d numbers for %d takes", len(out), len(batch))
-	}
-	err = s.wrap(caller, err)
+	out, err := s.runTake(ctx, context.Background(), key, batch[0].limits, false, len(batch),
+		func(i int) int64 { return batch[i].n }) // each caller minds its own context
 	for i, r := range batch {
 		if err != nil {
 			r.err = err
 		} else {
-			r.d = store.Decision{
-				Allowed:    out[5*i] == 1,
-				Remaining:  out[5*i+1],
-				RetryAfter: time.Duration(out[5*i+2]) * time.Microsecond,
-				ResetAfter: time.Duration(out[5*i+3]) * time.Microsecond,
-				Paced:      time.Duration(out[5*i+4]) * time.Microsecond,
-			}
+			r.d = decision(out, i)
 		}
-		if r.done != nil {
-			close(r.done)
-		}
+		r.done <- struct{}{} // the last touch: r may be reused from here on
+	}
+}
+
+// takeAlone runs take.lua for one caller's take, bounded by its context and the store's timeout.
+func (s *Store) takeAlone(ctx context.Context, key string, limits []store.Limit, n int64) (store.Decision, error) {
+	octx, cancel := s.opContext(ctx)
+	defer cancel()
+	out, err := s.runTake(octx, ctx, key, limits, false, 1, func(int) int64 { return n })
+	if err != nil {
+		return store.Decision{}, err
+	}
+	return decision(out, 0), nil
+}
+
+// runTake runs take.lua once on ctx for takes of key that share limits, the i-th costing
+// cost(i), and returns its reply: five numbers a take (see decision). Errors are judged against
+// caller (its own cancellation stays what it is) and wrapped.
+func (s *Store) runTake(ctx, caller context.Context, key string, limits []store.Limit, ordered bool, takes int, cost func(i int) int64) ([]int64, error) {
+	args := s.takeArgs(limits, ordered, takes, cost)
+	out, err := lua.Take.RunInts(ctx, s.rdb, []string{s.limiterKey(key)}, args...).Result()
+	if err != nil {
+		return nil, s.wrap(caller, err)
+	}
+	if len(out) < 5*takes {
+		return nil, fmt.Errorf("weir/store/redis: take.lua answered %d numbers for %d takes", len(out), takes)
+	}
+	return out, nil
+}
+
+// decision reads the i-th take's decision from take.lua's reply.
+func decision(out []int64, i int) store.Decision {
+	return store.Decision{
+		Allowed:    out[5*i] == 1,
+		Remaining:  out[5*i+1],
+		RetryAfter: time.Duration(out[5*i+2]) * time.Microsecond,
+		ResetAfter: time.Duration(out[5*i+3]) * time.Microsecond,
+		Paced:      time.Duration(out[5*i+4]) * time.Microsecond,
 	}
 }
 
@@ -205,9 +292,10 @@ func (s *Store) Block(ctx context.Context, key string, until time.Time) error {
 	return s.wrap(ctx, lua.Block.Run(octx, s.rdb, []string{s.limiterKey(key)}, s.nowArg(), u).Err())
 }
 
-// awaitTurn waits until done is closed (the call was answered) or ctx ends. Then it takes item out
-// of *pending, under mu, if it still waits there, and reports false: a call already on its way to
-// Redis is lost to the caller. Take's combiner and the queue's lines both wait this way.
+// awaitTurn waits until done is closed or sent on (the call was answered) or ctx ends. Then it
+// takes item out of *pending, under mu, if it still waits there, and reports false: a call already
+// on its way to Redis is lost to the caller. Take's combiner and the queue's lines both wait this
+// way.
 func awaitTurn[T comparable](ctx context.Context, done <-chan struct{}, mu sync.Locker, pending *[]T, item T) bool {
 	select {
 	case <-done:
