@@ -36,9 +36,6 @@ type Scenario struct {
 	Cost int64
 	// Concurrency is how many calls each member has in flight at once.
 	Concurrency int
-	// Pending, when set, says why the scenario does not meet the acceptance numbers reliably yet
-	// (its figures are logged and marked).
-	Pending string
 }
 
 // Name is the scenario's key: its limiter and breaker in the store.
@@ -55,14 +52,11 @@ func Scenarios() []Scenario {
 	scs := []Scenario{
 		{Kind: vendorapi.GitHub, Config: vendorapi.Config{Quota: 20, Window: 2 * time.Second}, Requests: 360, Concurrency: 4},
 		{Kind: vendorapi.Reddit, Config: vendorapi.Config{Quota: 20, Window: 2 * time.Second}, Requests: 480, Concurrency: 4},
-		{Kind: vendorapi.Discord, Config: vendorapi.Config{Quota: 10, Window: 2 * time.Second, GlobalQuota: 8, GlobalWindow: time.Second}, Requests: 180, Concurrency: 4,
-			Pending: "across processes, one CI run in seven saw 5 global rejections in one global window after the first (the others 0)"},
+		{Kind: vendorapi.Discord, Config: vendorapi.Config{Quota: 10, Window: 2 * time.Second, GlobalQuota: 8, GlobalWindow: time.Second}, Requests: 180, Concurrency: 4},
 		{Kind: vendorapi.OpenAI, Config: vendorapi.Config{Quota: 30, Window: 2 * time.Second, TokenQuota: 1000}, Requests: 240, Cost: 100, Concurrency: 4},
 		{Kind: vendorapi.IETF, Config: vendorapi.Config{Quota: 20, Window: 2 * time.Second}, Requests: 480, Concurrency: 4},
-		{Kind: vendorapi.RetryAfterDate, Config: vendorapi.Config{Quota: 20, Window: 2 * time.Second}, Requests: 240, Concurrency: 4,
-			Pending: "the rate held after a Retry-After is estimated from the takes admitted since the last hold, which a partly seen first window skews: 1.0–1.75× the ideal, 1–3 rejections a window across processes"},
-		{Kind: vendorapi.Bare, Config: vendorapi.Config{Quota: 10, Window: time.Second}, Requests: 240, Concurrency: 4,
-			Pending: "the first cut knows nothing of the server's rate, and across processes two requests can be in flight when it refuses again: up to 2 rejections in the window after the first"},
+		{Kind: vendorapi.RetryAfterDate, Config: vendorapi.Config{Quota: 20, Window: 2 * time.Second}, Requests: 240, Concurrency: 4},
+		{Kind: vendorapi.Bare, Config: vendorapi.Config{Quota: 10, Window: time.Second}, Requests: 240, Concurrency: 4},
 	}
 	if only := os.Getenv("WEIR_ADAPT_ONLY"); only != "" {
 		// A comma-separated list of kinds: the scenarios to run, for looking into one.
@@ -171,15 +165,14 @@ type Verdict struct {
 	Rejected        int
 	WorstAfterFirst int
 	Took, Ideal     time.Duration
-	pending         string // "PENDING " for a Pending scenario
 }
 
 // Ratio is the time taken over the ideal.
 func (v Verdict) Ratio() float64 { return float64(v.Took) / float64(v.Ideal) }
 
 func (v Verdict) String() string {
-	return fmt.Sprintf("%s"+"%-16s served %4d  rejected %3d  worst/window after first %d  took %6.2fs  ideal %6.2fs  ratio %.3f",
-		v.pending, v.Kind, v.Served, v.Rejected, v.WorstAfterFirst, v.Took.Seconds(), v.Ideal.Seconds(), v.Ratio())
+	return fmt.Sprintf("%-16s served %4d  rejected %3d  worst/window after first %d  took %6.2fs  ideal %6.2fs  ratio %.3f",
+		v.Kind, v.Served, v.Rejected, v.WorstAfterFirst, v.Took.Seconds(), v.Ideal.Seconds(), v.Ratio())
 }
 
 // Strict reports whether the runs are full length and their timed figures are checked:
@@ -193,10 +186,10 @@ func Strict() bool { return os.Getenv("WEIR_FLEET_STRICT") == "1" }
 //
 // fail is what a test fails on. Always: every request was served in the end, and the rejections
 // stayed at most half the requests (a client that learned nothing hammers a server far more).
-// In a strict run also generous margins on the timed figures: at most 6 rejections in one window
-// after the first signal, and at most 1.5 times the ideal time. Timed figures on a shared
-// two-core machine have outliers (a process not scheduled for a window), and CI must not fail on
-// them.
+// In a strict run also the acceptance's count itself, at most one rejection in any server window
+// after the first signal, and a margin on the time: at most 1.25 times the ideal. The time is the
+// figure a shared two-core machine moves (a process not scheduled for a while), so CI fails only
+// well past the acceptance's 15%.
 //
 // missed says where the run fell short of the acceptance numbers themselves (at most one
 // rejection per server window after the first signal, within 15% of the ideal time): the tests
@@ -205,9 +198,6 @@ func Judge(s *vendorapi.Server, sc Scenario, strict bool) (v Verdict, fail, miss
 	r := s.Report()
 	v = Verdict{Kind: sc.Kind, Served: r.Served, Rejected: r.Rejected, WorstAfterFirst: r.WorstAfterFirst,
 		Took: r.LastServed.Sub(r.First), Ideal: s.Ideal(r.First, sc.Requests, sc.Cost)}
-	if sc.Pending != "" {
-		v.pending = "PENDING "
-	}
 	var errs, short []error
 	if r.Served != sc.Requests {
 		errs = append(errs, fmt.Errorf("%s: served %d, want %d", sc.Kind, r.Served, sc.Requests))
@@ -222,11 +212,11 @@ func Judge(s *vendorapi.Server, sc Scenario, strict bool) (v Verdict, fail, miss
 		short = append(short, fmt.Errorf("%s: %.1f%% over the ideal time (acceptance: at most 15%%)", sc.Kind, 100*(v.Ratio()-1)))
 	}
 	if strict {
-		if r.WorstAfterFirst > 6 {
-			errs = append(errs, fmt.Errorf("%s: %d rejections in one window after the first signal, want at most 6", sc.Kind, r.WorstAfterFirst))
+		if r.WorstAfterFirst > 1 {
+			errs = append(errs, fmt.Errorf("%s: %d rejections in one window after the first signal, want at most 1", sc.Kind, r.WorstAfterFirst))
 		}
-		if v.Ratio() > 1.5 {
-			errs = append(errs, fmt.Errorf("%s: took %v, %.1f%% over the ideal %v (at most 50%%)", sc.Kind, v.Took, 100*(v.Ratio()-1), v.Ideal))
+		if v.Ratio() > 1.25 {
+			errs = append(errs, fmt.Errorf("%s: took %v, %.1f%% over the ideal %v (at most 25%%)", sc.Kind, v.Took, 100*(v.Ratio()-1), v.Ideal))
 		}
 	}
 	return v, errors.Join(errs...), errors.Join(short...)

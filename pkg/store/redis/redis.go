@@ -135,6 +135,12 @@ func (s *Store) Close() error {
 	if closed {
 		return nil
 	}
+	// The queue's lines start goroutines under their own mutex, having seen the store open: once
+	// that mutex has been held after the swap, every goroutine they started is counted in wg.
+	ql := &queueStateOf(s).queueLines
+	ql.mu.Lock()
+	//lint:ignore SA2001 an empty critical section is the barrier
+	ql.mu.Unlock()
 	s.wg.Wait()
 	if s.owns {
 		return s.rdb.Close()
