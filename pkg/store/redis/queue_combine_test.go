@@ -226,3 +226,50 @@ func TestQueueWaitingCallerLeaves(t *testing.T) {
 	st := e.stats(t)
 	assert.Equal(t, 50, st.Ready[0])
 }
+
+// TestQueueManyAcksAtOnce acks more held jobs at once than one script call takes (32), mixed with
+// acks under stale tokens and repeats, so that one pipeline carries several calls of many acks
+// each: every ack must get its own outcome and every acked job its own result.
+func TestQueueManyAcksAtOnce(t *testing.T) {
+	e := newQenv(t)
+	const jobs = 90
+	p := store.QueuePolicy{ResultTTL: time.Hour}
+	leases := make([]store.Lease, jobs)
+	for i := range jobs {
+		e.put(t, p, store.NewJob{ID: fmt.Sprintf("m%03d", i)})
+	}
+	for i := range jobs {
+		leases[i] = e.take(t, time.Minute)
+	}
+	start := make(chan struct{})
+	errs := make([]error, 3*jobs)
+	var wg sync.WaitGroup
+	for i, l := range leases {
+		wg.Go(func() {
+			<-start
+			errs[3*i] = e.s.Ack(e.ctx, e.q, p, l.ID, l.Token, []byte("body "+l.ID))
+		})
+		wg.Go(func() {
+			<-start
+			errs[3*i+1] = e.s.Ack(e.ctx, e.q, p, l.ID, l.Token+1, nil)
+		})
+		if i%3 == 0 {
+			wg.Go(func() {
+				<-start
+				errs[3*i+2] = e.s.Ack(e.ctx, e.q, p, l.ID, l.Token, []byte("body "+l.ID))
+			})
+		}
+	}
+	close(start)
+	wg.Wait()
+	for i, l := range leases {
+		assert.NoError(t, errs[3*i], l.ID)
+		assert.ErrorIs(t, errs[3*i+1], store.ErrLeaseLost, l.ID)
+		assert.NoError(t, errs[3*i+2], "%s: a repeated ack", l.ID)
+		r, err := e.s.Result(e.ctx, e.q, l.ID)
+		require.NoError(t, err, l.ID)
+		assert.Equal(t, "body "+l.ID, string(r.Body), l.ID)
+		assert.Equal(t, 1, r.Attempts, l.ID)
+	}
+	assert.Equal(t, store.QueueStats{Ready: map[int]int{}}, e.stats(t))
+}
