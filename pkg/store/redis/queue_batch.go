@@ -31,7 +31,7 @@ func (s *Store) EnqueueBatch(ctx context.Context, name string, p store.QueuePoli
 				continue
 			}
 			keys, args := s.enqueueCall(name, p, nj)
-			cmds[i] = pipe.EvalSha(octx, lua.QueueEnqueue.SHA(), keys, args...)
+			cmds[i] = pipe.EvalSha(octx, lua.QueueEnqueue.SHA(), keys, append([]any{s.nowArg(), 1}, args...)...)
 		}
 		return nil
 	})
@@ -48,9 +48,26 @@ func (s *Store) EnqueueBatch(ctx context.Context, name string, p store.QueuePoli
 			out[i].ID, out[i].Existed, out[i].Err = s.Enqueue(ctx, name, p, jobs[i])
 			continue
 		}
+		v, err = only(v, err)
 		out[i].ID, out[i].Existed, out[i].Err = s.enqueueReply(ctx, name, jobs[i], v, err)
 	}
 	return out, nil
+}
+
+// only returns the one outcome of a script's reply about one job ({outcome}), an error reply
+// among them as an error.
+func only(v any, err error) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	arr, ok := v.([]any)
+	if !ok || len(arr) != 1 {
+		return nil, unexpected(v)
+	}
+	if err, ok := arr[0].(error); ok {
+		return nil, err
+	}
+	return arr[0], nil
 }
 
 // isReply reports whether err is an error reply from the server (about one command), rather

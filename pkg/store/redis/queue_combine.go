@@ -41,9 +41,10 @@ const (
 type callKind uint8
 
 const (
-	callScript callKind = iota // a script of its own: sc, keys, args
-	callLease                  // a dequeue's lease: lease, promoted
-	callAck                    // an ack: ack, resultKey
+	callScript  callKind = iota // a script of its own: sc, keys, args
+	callLease                   // a dequeue's lease: lease, promoted
+	callAck                     // an ack: ack, resultKey
+	callEnqueue                 // a job enqueued: keys, args (the job's), alone
 )
 
 // queueCall is one caller's step, alone or waiting in line.
@@ -58,8 +59,9 @@ type queueCall struct {
 	promoted  bool  // an earlier call of the dequeue promoted a full batch
 	ack       [5]any
 	resultKey string
+	alone     bool // callEnqueue: a script call of its own (an idempotency key, a large payload)
 
-	v    any // the step's reply: the script's; a lease's element; an ack's code
+	v    any // the step's reply: the script's; a lease's element; an ack's code; a job's outcome
 	err  error
 	done chan struct{}
 }
@@ -115,6 +117,12 @@ func (s *Store) runQueue(ctx context.Context, name string, sc *lua.Script, keys 
 // of the script's reply.
 func (s *Store) runLease(ctx context.Context, name string, lease int64, promoted bool) (any, error) {
 	return s.queueStep(ctx, name, &queueCall{kind: callLease, keys: s.queueKeysOf(name).lease, lease: lease, promoted: promoted})
+}
+
+// runEnqueue asks queue_enqueue.lua to add a job to queue name, alone or with the jobs of other
+// callers: the reply is the job's outcome, an error reply about the job as the error.
+func (s *Store) runEnqueue(ctx context.Context, name string, keys []string, args []any, alone bool) (any, error) {
+	return s.queueStep(ctx, name, &queueCall{kind: callEnqueue, keys: keys, args: args, alone: alone})
 }
 
 // runAck asks queue_dequeue.lua to ack a job of queue name: the reply is the ack's code.
@@ -217,8 +225,8 @@ func (s *Store) serveQueue(ql *queueLines, name string, line *queueLine, batch [
 	}
 }
 
-// queueGroup is the calls that one script call serves: a callScript alone, or up to
-// maxAcksPerCall acks followed by any number of leases.
+// queueGroup is the calls that one script call serves: a callScript alone, up to
+// maxAcksPerCall acks followed by any number of leases, or up to maxEnqueuesPerCall enqueues.
 type queueGroup struct {
 	calls []*queueCall
 }
@@ -227,16 +235,30 @@ type queueGroup struct {
 // result) and five arguments.
 const maxAcksPerCall = 32
 
+// maxEnqueuesPerCall is how many jobs queue_enqueue.lua takes in one call: six arguments each.
+const maxEnqueuesPerCall = 64
+
 // groups sorts a batch into script calls: each callScript alone; the acks up to maxAcksPerCall to
 // a call, the first also carrying every lease; the leases in a call of their own when there is
-// no ack.
+// no ack; the enqueues up to maxEnqueuesPerCall to a call, in the order they came, but for those
+// that go alone.
 func groups(batch []*queueCall) []queueGroup {
 	var out []queueGroup
-	var acks, leases []*queueCall
+	var acks, leases, enqueues []*queueCall
 	for _, c := range batch {
 		switch c.kind {
 		case callScript:
 			out = append(out, queueGroup{calls: []*queueCall{c}})
+		case callEnqueue:
+			if c.alone {
+				out = append(out, queueGroup{calls: []*queueCall{c}})
+				continue
+			}
+			if len(enqueues) == maxEnqueuesPerCall {
+				out = append(out, queueGroup{calls: enqueues})
+				enqueues = nil
+			}
+			enqueues = append(enqueues, c)
 		case callAck:
 			acks = append(acks, c)
 		case callLease:
@@ -256,14 +278,25 @@ func groups(batch []*queueCall) []queueGroup {
 	if leases != nil {
 		out = append(out, queueGroup{calls: leases})
 	}
+	if enqueues != nil {
+		out = append(out, queueGroup{calls: enqueues})
+	}
 	return out
 }
 
 // script returns the group's script, keys and arguments.
 func (s *Store) script(g queueGroup) (*lua.Script, []string, []any) {
 	c := g.calls[0]
-	if c.kind == callScript {
+	switch c.kind {
+	case callScript:
 		return c.sc, c.keys, c.args
+	case callEnqueue:
+		args := make([]any, 0, 2+len(c.args)*len(g.calls))
+		args = append(args, s.nowArg(), len(g.calls))
+		for _, e := range g.calls {
+			args = append(args, e.args...)
+		}
+		return lua.QueueEnqueue, c.keys, args
 	}
 	acks := 0
 	for acks < len(g.calls) && g.calls[acks].kind == callAck {
@@ -308,7 +341,11 @@ func (g queueGroup) answer(v any, err error) {
 			err = unexpected(v)
 		} else {
 			for i, c := range g.calls {
-				c.v = arr[i]
+				if e, ok := arr[i].(error); ok { // an error reply about this call's job alone
+					c.err = e
+				} else {
+					c.v = arr[i]
+				}
 			}
 		}
 	} else if err == nil {

@@ -273,3 +273,63 @@ func TestQueueManyAcksAtOnce(t *testing.T) {
 	}
 	assert.Equal(t, store.QueueStats{Ready: map[int]int{}}, e.stats(t))
 }
+
+// TestQueueCombinedEnqueues enqueues from many callers at once, so that their jobs share script
+// calls, with more distinct ids than the queue's bound and ids repeated: the outcomes must be
+// those of the same calls one at a time, in some order: exactly MaxLen jobs added, each id at
+// most once, every other call refused as the queue being full or the id being taken.
+func TestQueueCombinedEnqueues(t *testing.T) {
+	e := newQenv(t)
+	const ids, repeats, maxLen = 60, 3, 50
+	p := store.QueuePolicy{MaxLen: maxLen}
+	type outcome struct {
+		id  string
+		err error
+	}
+	out := make([]outcome, ids*repeats)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range out {
+		wg.Go(func() {
+			<-start
+			id := fmt.Sprintf("e%02d", i%ids)
+			nj := store.NewJob{ID: id, Priority: i % 3, Payload: []byte(id)}
+			if i%4 == 0 {
+				nj.Delay = time.Hour
+			}
+			got, existed, err := e.s.Enqueue(e.ctx, e.q, p, nj)
+			if err == nil && (got != id || existed) {
+				err = fmt.Errorf("enqueue %s: got %q, existed %v", id, got, existed)
+			}
+			out[i] = outcome{id, err}
+		})
+	}
+	close(start)
+	wg.Wait()
+	added := map[string]int{}
+	for _, o := range out {
+		switch {
+		case o.err == nil:
+			added[o.id]++
+		case errors.Is(o.err, store.ErrQueueFull), errors.Is(o.err, store.ErrInvalid):
+		default:
+			t.Errorf("%s: %v", o.id, o.err)
+		}
+	}
+	assert.Len(t, added, maxLen)
+	for id, n := range added {
+		assert.Equal(t, 1, n, "%s added more than once", id)
+	}
+	st := e.stats(t)
+	ready := 0
+	for _, n := range st.Ready {
+		ready += n
+	}
+	assert.Equal(t, maxLen, ready+st.Delayed)
+	for range ready {
+		l := e.take(t, time.Minute)
+		assert.Equal(t, l.ID, string(l.Payload))
+		assert.Contains(t, added, l.ID)
+	}
+	e.none(t)
+}
