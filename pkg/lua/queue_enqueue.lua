@@ -24,11 +24,12 @@
 --            the entry is rewritten), "x" to keep it in the payload hash
 -- ARGV[9] -> only with KEYS[8]: the idempotency key's TTL in µs
 -- ARGV[10] -> only with KEYS[8]: how long Redis keeps the key, in ms
--- returns -> {outcome, ...}, one for each job in order, as if each had been enqueued by a call of
---            its own, one after another: the job's id when it was added; {id} when the
---            idempotency key named a live job's id, and then nothing was added; an error reply
---            "QUEUEFULL <held>" when the queue held MaxLen jobs, or "DUPID" when a job with
---            that id was held already, and then nothing was added for that job.
+-- returns -> one job: its outcome; several: {outcome, ...}, one for each job in order, as if each
+--            had been enqueued by a call of its own, one after another. An outcome is the job's
+--            id when it was added; {id} when the idempotency key named a live job's id, and then
+--            nothing was added; an error reply "QUEUEFULL <held>" when the queue held MaxLen
+--            jobs, or "DUPID" when a job with that id was held already, and then nothing was
+--            added for that job (in the array of several, an error element).
 
 -- Numbers cost: every argument of redis.call is a string, and a number is read only when needed.
 local enq = ARGV[1]
@@ -37,29 +38,68 @@ if enq == '0' then
   enq = t[1] .. string.sub('00000' .. t[2], -6)
 end
 
-if KEYS[8] then
-  local v = redis.call('GET', KEYS[8])
-  if v then
-    local exp, id = string.match(v, '^(-?%d+):(.*)$')
-    if exp and tonumber(exp) > tonumber(enq) then
-      return {{id}}
+if ARGV[2] == '1' then
+  -- One job, the common case, without the tables that several need.
+  if KEYS[8] then
+    local v = redis.call('GET', KEYS[8])
+    if v then
+      local exp, id = string.match(v, '^(-?%d+):(.*)$')
+      if exp and tonumber(exp) > tonumber(enq) then
+        return {id}
+      end
     end
   end
+
+  -- The meta hash holds every job held and the dead ones besides: while it holds fewer than
+  -- MaxLen, so does the queue, and the three sets need not be counted.
+  local maxlen = tonumber(ARGV[6])
+  if redis.call('HLEN', KEYS[2]) >= maxlen then
+    local held = redis.call('ZCARD', KEYS[1]) + redis.call('ZCARD', KEYS[4]) + redis.call('ZCARD', KEYS[5])
+    if held >= maxlen then
+      return redis.error_reply('QUEUEFULL ' .. string.format('%d', held))
+    end
+  end
+
+  -- A number drawn for a job whose id turns out to be taken is skipped: order needs no gapless
+  -- sequence.
+  local s = string.format('%016d', redis.call('HINCRBY', KEYS[6], 'seq', '1'))
+  local id, p, inline = ARGV[3], ARGV[4], ARGV[8] == 'i'
+  local m = '0000000000|-------------------|' .. ARGV[8] .. '|' .. p .. '|' .. s .. '|' .. enq .. '|0|' ..
+    (inline and ARGV[7] or '')
+  if redis.call('HSETNX', KEYS[2], id, m) == 0 then
+    return redis.error_reply('DUPID job id already in use')
+  end
+  if not inline then
+    redis.call('HSET', KEYS[3], id, ARGV[7])
+  end
+  if ARGV[5] ~= '0' then
+    redis.call('ZADD', KEYS[4], string.format('%d', tonumber(enq) + tonumber(ARGV[5])), id)
+  else
+    redis.call('ZADD', KEYS[1], p == '0' and '0' or '-' .. p, '1' .. s .. ':' .. id)
+  end
+
+  if KEYS[8] then
+    redis.call('SET', KEYS[8], string.format('%d:', tonumber(enq) + tonumber(ARGV[9])) .. id, 'PX', ARGV[10])
+  end
+
+  -- One marker wakes one idle worker; markers are alike, so a full list needs no more.
+  if redis.call('LLEN', KEYS[7]) < 16 then
+    redis.call('LPUSH', KEYS[7], '1')
+  end
+  return id
 end
 
+-- Several jobs, each as the one above, one after another, but with one command of each kind for
+-- all of them.
 local n = tonumber(ARGV[2])
 local ids = {}
 for k = 1, n do
   ids[k] = ARGV[6 * k - 3]
 end
--- The meta hash holds every job held and the dead ones besides: while it holds fewer than MaxLen,
--- so does the queue, and the three sets need not be counted. Each job added counts as the calls
--- before it would have counted it.
+-- Each job added counts against the bound of the jobs after it, as it would have.
 local hlen = redis.call('HLEN', KEYS[2])
 local held
--- Which ids are taken: one HMGET for several jobs; one job alone finds out as it adds its entry.
-local taken = n > 1 and redis.call('HMGET', KEYS[2], unpack(ids)) or {}
--- A number drawn for a job that is not added is skipped: order needs no gapless sequence.
+local taken = redis.call('HMGET', KEYS[2], unpack(ids))
 local seq = redis.call('HINCRBY', KEYS[6], 'seq', ARGV[2]) - n
 local out, added, entries, ready, delayed, outside = {}, 0, {}, {}, {}, {}
 for k = 1, n do
@@ -68,12 +108,9 @@ for k = 1, n do
   if not held and hlen + added >= maxlen then
     held = redis.call('ZCARD', KEYS[1]) + redis.call('ZCARD', KEYS[4]) + redis.call('ZCARD', KEYS[5])
   end
-  local s = string.format('%016d', seq + k)
-  local m = '0000000000|-------------------|' .. where .. '|' .. p .. '|' .. s .. '|' .. enq .. '|0|' ..
-    (where == 'i' and ARGV[j + 4] or '')
   if held and held + added >= maxlen then
     out[k] = redis.error_reply('QUEUEFULL ' .. string.format('%d', held + added))
-  elseif taken[k] or (n == 1 and redis.call('HSETNX', KEYS[2], id, m) == 0) then
+  elseif taken[k] then
     out[k] = redis.error_reply('DUPID job id already in use')
   else
     for later = k + 1, n do -- a later job with the same id is a duplicate of this one
@@ -81,8 +118,11 @@ for k = 1, n do
         taken[later] = true
       end
     end
+    local s = string.format('%016d', seq + k)
     added = added + 1
-    entries[2 * added - 1], entries[2 * added] = id, m
+    entries[2 * added - 1] = id
+    entries[2 * added] = '0000000000|-------------------|' .. where .. '|' .. p .. '|' .. s .. '|' .. enq ..
+      '|0|' .. (where == 'i' and ARGV[j + 4] or '')
     if where ~= 'i' then
       outside[#outside + 1] = id
       outside[#outside + 1] = ARGV[j + 4]
@@ -100,9 +140,7 @@ end
 if added == 0 then
   return out
 end
-if n > 1 then
-  redis.call('HSET', KEYS[2], unpack(entries))
-end
+redis.call('HSET', KEYS[2], unpack(entries))
 if #outside > 0 then
   redis.call('HSET', KEYS[3], unpack(outside))
 end
@@ -112,13 +150,7 @@ end
 if #ready > 0 then
   redis.call('ZADD', KEYS[1], unpack(ready))
 end
-
-if KEYS[8] then
-  redis.call('SET', KEYS[8], string.format('%d:', tonumber(enq) + tonumber(ARGV[9])) .. ids[1], 'PX', ARGV[10])
-end
-
--- One marker wakes one idle worker, one for each job added; markers are alike, so a list of 16
--- needs no more.
+-- One marker for each job added, up to 16 in the list.
 local want = math.min(16 - redis.call('LLEN', KEYS[7]), added)
 if want > 0 then
   local marks = {}

@@ -42,8 +42,7 @@ func (s *Store) Enqueue(ctx context.Context, name string, p store.QueuePolicy, n
 	if err := s.check(ctx, name); err != nil {
 		return "", false, err
 	}
-	keys, args := s.enqueueCall(name, p, nj)
-	v, err := s.runEnqueue(ctx, name, keys, args, len(keys) > len(s.queueKeysOf(name).jobs) || len(nj.Payload) > inlinePayload)
+	v, err := s.queueStep(ctx, name, s.enqueueStep(name, p, nj))
 	return s.enqueueReply(ctx, name, nj, v, err)
 }
 

@@ -119,10 +119,13 @@ func (s *Store) runLease(ctx context.Context, name string, lease int64, promoted
 	return s.queueStep(ctx, name, &queueCall{kind: callLease, keys: s.queueKeysOf(name).lease, lease: lease, promoted: promoted})
 }
 
-// runEnqueue asks queue_enqueue.lua to add a job to queue name, alone or with the jobs of other
-// callers: the reply is the job's outcome, an error reply about the job as the error.
-func (s *Store) runEnqueue(ctx context.Context, name string, keys []string, args []any, alone bool) (any, error) {
-	return s.queueStep(ctx, name, &queueCall{kind: callEnqueue, keys: keys, args: args, alone: alone})
+// enqueueStep is the step that asks queue_enqueue.lua to add a job to queue name, alone or with
+// other jobs: its reply is the job's outcome, an error reply about the job its error. A job with
+// an idempotency key, or a payload too large for its meta entry, goes in a call of its own.
+func (s *Store) enqueueStep(name string, p store.QueuePolicy, nj store.NewJob) *queueCall {
+	keys, args := s.enqueueCall(name, p, nj)
+	return &queueCall{kind: callEnqueue, keys: keys, args: args,
+		alone: nj.IdempotencyKey != "" || len(nj.Payload) > inlinePayload}
 }
 
 // runAck asks queue_dequeue.lua to ack a job of queue name: the reply is the ack's code.
@@ -240,23 +243,28 @@ const maxEnqueuesPerCall = 64
 
 // groups sorts a batch into script calls: each callScript alone; the acks up to maxAcksPerCall to
 // a call, the first also carrying every lease; the leases in a call of their own when there is
-// no ack; the enqueues up to maxEnqueuesPerCall to a call, in the order they came, but for those
-// that go alone.
+// no ack; the enqueues in the order they came, up to maxEnqueuesPerCall to a call, each that
+// goes alone in a call of its own.
 func groups(batch []*queueCall) []queueGroup {
 	var out []queueGroup
 	var acks, leases, enqueues []*queueCall
+	flush := func() {
+		if enqueues != nil {
+			out = append(out, queueGroup{calls: enqueues})
+			enqueues = nil
+		}
+	}
 	for _, c := range batch {
 		switch c.kind {
 		case callScript:
 			out = append(out, queueGroup{calls: []*queueCall{c}})
 		case callEnqueue:
+			if c.alone || len(enqueues) == maxEnqueuesPerCall {
+				flush()
+			}
 			if c.alone {
 				out = append(out, queueGroup{calls: []*queueCall{c}})
 				continue
-			}
-			if len(enqueues) == maxEnqueuesPerCall {
-				out = append(out, queueGroup{calls: enqueues})
-				enqueues = nil
 			}
 			enqueues = append(enqueues, c)
 		case callAck:
@@ -278,9 +286,7 @@ func groups(batch []*queueCall) []queueGroup {
 	if leases != nil {
 		out = append(out, queueGroup{calls: leases})
 	}
-	if enqueues != nil {
-		out = append(out, queueGroup{calls: enqueues})
-	}
+	flush()
 	return out
 }
 
@@ -335,7 +341,9 @@ func (s *Store) script(g queueGroup) (*lua.Script, []string, []any) {
 
 // answer hands the reply of the group's script call, or its error, to each of its calls.
 func (g queueGroup) answer(v any, err error) {
-	if err == nil && g.calls[0].kind != callScript {
+	first := g.calls[0]
+	if err == nil && first.kind != callScript && (first.kind != callEnqueue || len(g.calls) > 1) {
+		// An array of one element for each call (one job alone gets its outcome itself).
 		arr, ok := v.([]any)
 		if !ok || len(arr) != len(g.calls) {
 			err = unexpected(v)
@@ -349,7 +357,7 @@ func (g queueGroup) answer(v any, err error) {
 			}
 		}
 	} else if err == nil {
-		g.calls[0].v = v
+		first.v = v
 	}
 	for _, c := range g.calls {
 		if err != nil {
