@@ -24,6 +24,8 @@ const (
 	// queueWorkers is the concurrency of the consuming side: weir's Dequeue+Ack goroutines and
 	// asynq.Config.Concurrency alike.
 	queueWorkers = 8
+	// queueProducers is how many goroutines enqueue at once in BenchmarkQueueEnqueueConcurrent.
+	queueProducers = 32
 	// queueFillers is how many goroutines pre-fill a queue before the clock starts.
 	queueFillers = 32
 	// queueLease is weir's lease; asynq's is its own default (30 s as well).
@@ -105,6 +107,65 @@ func BenchmarkQueueEnqueue(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
 	})
+}
+
+// BenchmarkQueueEnqueueConcurrent is exactly queueProducers goroutines sharing b.N, each enqueueing
+// one 100-byte job at a time through the single-job call (weir: the store's Enqueue; asynq:
+// Client.EnqueueContext), as a service whose many request handlers each enqueue one job would. It
+// reports jobs/s.
+func BenchmarkQueueEnqueueConcurrent(b *testing.B) {
+	ctx := context.Background()
+	b.Run("weir", func(b *testing.B) {
+		st, q := newWeirQueue(b)
+		if _, _, err := st.Enqueue(ctx, q, queuePolicy, newWeirJob()); err != nil { // warm-up
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		produce(b, func() error {
+			_, _, err := st.Enqueue(ctx, q, queuePolicy, newWeirJob())
+			return err
+		})
+	})
+	b.Run("asynq", func(b *testing.B) {
+		rdb, q := newAsynqQueue(b)
+		c := asynq.NewClientFromRedisClient(rdb)
+		if _, err := c.EnqueueContext(ctx, newAsynqTask(), asynq.Queue(q)); err != nil { // warm-up
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		produce(b, func() error {
+			_, err := c.EnqueueContext(ctx, newAsynqTask(), asynq.Queue(q))
+			return err
+		})
+	})
+}
+
+// produce runs enqueue b.N times in all from queueProducers goroutines, with the clock running,
+// and reports jobs/s.
+func produce(b *testing.B, enqueue func() error) {
+	b.Helper()
+	var left atomic.Int64
+	left.Store(int64(b.N))
+	errs := make([]error, queueProducers)
+	var wg sync.WaitGroup
+	for i := range queueProducers {
+		wg.Go(func() {
+			for left.Add(-1) >= 0 {
+				if err := enqueue(); err != nil {
+					errs[i] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	if err := errors.Join(errs...); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
 }
 
 // BenchmarkQueueEnqueueBatch is one caller enqueueing queueBatch jobs per op: weir through

@@ -57,9 +57,10 @@ var (
 	Learned = load("learned.lua")
 	// Breaker is breaker.lua: a circuit breaker's transitions.
 	Breaker = load("breaker.lua")
-	// QueueEnqueue is queue_enqueue.lua: add a job, or find the one its idempotency key names.
+	// QueueEnqueue is queue_enqueue.lua: add a job, or several (the combined enqueues of one
+	// process), or find the one an idempotency key names.
 	QueueEnqueue = load("queue_enqueue.lua")
-	// QueueDequeue is queue_dequeue.lua: ack up to four held jobs, promote due delayed jobs, then
+	// QueueDequeue is queue_dequeue.lua: ack up to 32 held jobs, promote due delayed jobs, then
 	// lease out the best ready jobs to one or more callers (the combined calls of one process).
 	QueueDequeue = load("queue_dequeue.lua")
 	// QueueExtend is queue_extend.lua: extend a held lease.

@@ -13,11 +13,10 @@
 -- KEYS[6] -> the delayed set: id scored by due time in µs
 -- KEYS[7] -> the counter hash: field "token" is the last token issued
 -- KEYS[8] -> the wake list (see queue_enqueue.lua)
--- KEYS[9] -> with a second ack: its result string
--- KEYS[10] -> with a third ack: its result string
--- KEYS[11] -> with a fourth ack: its result string
+-- KEYS[9] -> with a second ack: its result string; the third ack's is KEYS[10], and so on: the
+--            k-th ack's (k >= 2) is KEYS[k + 7]
 -- ARGV[1] -> now in µs, or "0" to read Redis TIME
--- ARGV[2] -> how many acks, 0 to 4; each takes five arguments, the first's ARGV[3] to ARGV[7]:
+-- ARGV[2] -> how many acks, 0 to 32; each takes five arguments, the first's ARGV[3] to ARGV[7]:
 -- ARGV[3] -> the acked job's id
 -- ARGV[4] -> the ack's token, 19 digits (as the meta hash holds it)
 -- ARGV[5] -> the result body
@@ -77,29 +76,6 @@ if ARGV[2] == '1' then
     out[1] = 2
   end
 elseif ARGV[2] ~= '0' then
-  -- keep stores the k-th ack's result; prior reads it.
-  local function keep(k, r, px)
-    if k == 1 then
-      redis.call('SET', KEYS[4], r, 'PX', px)
-    elseif k == 2 then
-      redis.call('SET', KEYS[9], r, 'PX', px)
-    elseif k == 3 then
-      redis.call('SET', KEYS[10], r, 'PX', px)
-    else
-      redis.call('SET', KEYS[11], r, 'PX', px)
-    end
-  end
-  local function prior(k)
-    if k == 1 then
-      return redis.pcall('GET', KEYS[4])
-    elseif k == 2 then
-      return redis.pcall('GET', KEYS[9])
-    elseif k == 3 then
-      return redis.pcall('GET', KEYS[10])
-    end
-    return redis.pcall('GET', KEYS[11])
-  end
-
   local a = tonumber(ARGV[2])
   local ids = {}
   for k = 1, a do
@@ -125,9 +101,10 @@ elseif ARGV[2] ~= '0' then
         x = string.format('%d', now + tonumber(ttl))
         expiry[ttl] = x
       end
-      keep(k, '0|' .. x .. '|' .. string.sub(m, 1, 10) .. '|' .. token .. '|0|' .. ARGV[j + 2], ARGV[j + 4])
+      redis.call('SET', KEYS[k == 1 and 4 or k + 7], '0|' .. x .. '|' .. string.sub(m, 1, 10) .. '|' .. token ..
+        '|0|' .. ARGV[j + 2], 'PX', ARGV[j + 4])
       out[k] = 0
-    elseif repeated(prior(k), token, now) then
+    elseif repeated(redis.pcall('GET', KEYS[k == 1 and 4 or k + 7]), token, now) then
       out[k] = 1
     else
       out[k] = 2

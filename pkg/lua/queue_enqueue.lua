@@ -1,4 +1,5 @@
--- queue_enqueue.lua: add a job to a queue, or return the job an idempotency key already names.
+-- queue_enqueue.lua: add jobs to a queue, each as a call of its own would (the concurrent enqueues
+-- of one process combined into one call), or return the job an idempotency key already names.
 --
 -- KEYS[1] -> the ready set: score -priority, member <"0" reaped | "1"><seq, 16 digits>:<id>
 -- KEYS[2] -> the meta hash: id -> the job, for every job held (ready, delayed, in flight or
@@ -10,21 +11,25 @@
 -- KEYS[5] -> the in-flight set: id scored by lease deadline in µs
 -- KEYS[6] -> the counter hash: fields "seq", "token", "dead"
 -- KEYS[7] -> the wake list that idle workers BLPOP: at most 16 markers, all "1"
--- KEYS[8] -> only when the job has an idempotency key: its string "<expires_us>:<id>"
+-- KEYS[8] -> only for one job with an idempotency key: its string "<expires_us>:<id>"
 -- ARGV[1] -> now in µs, or "0" to read Redis TIME
--- ARGV[2] -> the job's id (the caller assigns one when the job has none)
--- ARGV[3] -> priority (0 to store.MaxPriority, validated by the caller), in decimal
--- ARGV[4] -> delay in µs, in decimal ("0": ready at once)
--- ARGV[5] -> MaxLen: the jobs (ready, delayed, in flight) the queue may hold
--- ARGV[6] -> the payload (MaxPayload is checked by the caller)
--- ARGV[7] -> "i" to keep the payload in the job's meta entry (a small one: it is copied whenever
+-- ARGV[2] -> n, how many jobs (1 with KEYS[8]); each takes six arguments, the first's ARGV[3]
+--            to ARGV[8], the k-th's from ARGV[6k - 3]:
+-- ARGV[3] -> the job's id (the caller assigns one when the job has none)
+-- ARGV[4] -> priority (0 to store.MaxPriority, validated by the caller), in decimal
+-- ARGV[5] -> delay in µs, in decimal ("0": ready at once)
+-- ARGV[6] -> MaxLen: the jobs (ready, delayed, in flight) the queue may hold
+-- ARGV[7] -> the payload (MaxPayload is checked by the caller)
+-- ARGV[8] -> "i" to keep the payload in the job's meta entry (a small one: it is copied whenever
 --            the entry is rewritten), "x" to keep it in the payload hash
--- ARGV[8] -> only with KEYS[8]: the idempotency key's TTL in µs
--- ARGV[9] -> only with KEYS[8]: how long Redis keeps the key, in ms
--- returns -> the job's id when it was added; {id} when the idempotency key named a live job's
---            id, and then nothing was added.
---            Errors: "QUEUEFULL <held>" when the queue holds MaxLen jobs; "DUPID <id>" when a
---            job with that id is held already.
+-- ARGV[9] -> only with KEYS[8]: the idempotency key's TTL in µs
+-- ARGV[10] -> only with KEYS[8]: how long Redis keeps the key, in ms
+-- returns -> one job: its outcome; several: {outcome, ...}, one for each job in order, as if each
+--            had been enqueued by a call of its own, one after another. An outcome is the job's
+--            id when it was added; {id} when the idempotency key named a live job's id, and then
+--            nothing was added; an error reply "QUEUEFULL <held>" when the queue held MaxLen
+--            jobs, or "DUPID" when a job with that id was held already, and then nothing was
+--            added for that job (in the array of several, an error element).
 
 -- Numbers cost: every argument of redis.call is a string, and a number is read only when needed.
 local enq = ARGV[1]
@@ -33,50 +38,125 @@ if enq == '0' then
   enq = t[1] .. string.sub('00000' .. t[2], -6)
 end
 
-if KEYS[8] then
-  local v = redis.call('GET', KEYS[8])
-  if v then
-    local exp, id = string.match(v, '^(-?%d+):(.*)$')
-    if exp and tonumber(exp) > tonumber(enq) then
-      return {id}
+if ARGV[2] == '1' then
+  -- One job, the common case, without the tables that several need.
+  if KEYS[8] then
+    local v = redis.call('GET', KEYS[8])
+    if v then
+      local exp, id = string.match(v, '^(-?%d+):(.*)$')
+      if exp and tonumber(exp) > tonumber(enq) then
+        return {id}
+      end
     end
   end
+
+  -- The meta hash holds every job held and the dead ones besides: while it holds fewer than
+  -- MaxLen, so does the queue, and the three sets need not be counted.
+  local maxlen = tonumber(ARGV[6])
+  if redis.call('HLEN', KEYS[2]) >= maxlen then
+    local held = redis.call('ZCARD', KEYS[1]) + redis.call('ZCARD', KEYS[4]) + redis.call('ZCARD', KEYS[5])
+    if held >= maxlen then
+      return redis.error_reply('QUEUEFULL ' .. string.format('%d', held))
+    end
+  end
+
+  -- A number drawn for a job whose id turns out to be taken is skipped: order needs no gapless
+  -- sequence.
+  local s = string.format('%016d', redis.call('HINCRBY', KEYS[6], 'seq', '1'))
+  local id, p, inline = ARGV[3], ARGV[4], ARGV[8] == 'i'
+  local m = '0000000000|-------------------|' .. ARGV[8] .. '|' .. p .. '|' .. s .. '|' .. enq .. '|0|' ..
+    (inline and ARGV[7] or '')
+  if redis.call('HSETNX', KEYS[2], id, m) == 0 then
+    return redis.error_reply('DUPID job id already in use')
+  end
+  if not inline then
+    redis.call('HSET', KEYS[3], id, ARGV[7])
+  end
+  if ARGV[5] ~= '0' then
+    redis.call('ZADD', KEYS[4], string.format('%d', tonumber(enq) + tonumber(ARGV[5])), id)
+  else
+    redis.call('ZADD', KEYS[1], p == '0' and '0' or '-' .. p, '1' .. s .. ':' .. id)
+  end
+
+  if KEYS[8] then
+    redis.call('SET', KEYS[8], string.format('%d:', tonumber(enq) + tonumber(ARGV[9])) .. id, 'PX', ARGV[10])
+  end
+
+  -- One marker wakes one idle worker; markers are alike, so a full list needs no more.
+  if redis.call('LLEN', KEYS[7]) < 16 then
+    redis.call('LPUSH', KEYS[7], '1')
+  end
+  return id
 end
 
--- The meta hash holds every job held and the dead ones besides: while it holds fewer than MaxLen,
--- so does the queue, and the three sets need not be counted.
-local maxlen = tonumber(ARGV[5])
-if redis.call('HLEN', KEYS[2]) >= maxlen then
-  local held = redis.call('ZCARD', KEYS[1]) + redis.call('ZCARD', KEYS[4]) + redis.call('ZCARD', KEYS[5])
-  if held >= maxlen then
-    return redis.error_reply('QUEUEFULL ' .. string.format('%d', held))
+-- Several jobs, each as the one above, one after another, but with one command of each kind for
+-- all of them.
+local n = tonumber(ARGV[2])
+local ids = {}
+for k = 1, n do
+  ids[k] = ARGV[6 * k - 3]
+end
+-- Each job added counts against the bound of the jobs after it, as it would have.
+local hlen = redis.call('HLEN', KEYS[2])
+local held
+local taken = redis.call('HMGET', KEYS[2], unpack(ids))
+local seq = redis.call('HINCRBY', KEYS[6], 'seq', ARGV[2]) - n
+local out, added, entries, ready, delayed, outside = {}, 0, {}, {}, {}, {}
+for k = 1, n do
+  local j = 6 * k - 3
+  local id, p, delay, maxlen, where = ids[k], ARGV[j + 1], ARGV[j + 2], tonumber(ARGV[j + 3]), ARGV[j + 5]
+  if not held and hlen + added >= maxlen then
+    held = redis.call('ZCARD', KEYS[1]) + redis.call('ZCARD', KEYS[4]) + redis.call('ZCARD', KEYS[5])
+  end
+  if held and held + added >= maxlen then
+    out[k] = redis.error_reply('QUEUEFULL ' .. string.format('%d', held + added))
+  elseif taken[k] then
+    out[k] = redis.error_reply('DUPID job id already in use')
+  else
+    for later = k + 1, n do -- a later job with the same id is a duplicate of this one
+      if ids[later] == id then
+        taken[later] = true
+      end
+    end
+    local s = string.format('%016d', seq + k)
+    added = added + 1
+    entries[2 * added - 1] = id
+    entries[2 * added] = '0000000000|-------------------|' .. where .. '|' .. p .. '|' .. s .. '|' .. enq ..
+      '|0|' .. (where == 'i' and ARGV[j + 4] or '')
+    if where ~= 'i' then
+      outside[#outside + 1] = id
+      outside[#outside + 1] = ARGV[j + 4]
+    end
+    if delay ~= '0' then
+      delayed[#delayed + 1] = string.format('%d', tonumber(enq) + tonumber(delay))
+      delayed[#delayed + 1] = id
+    else
+      ready[#ready + 1] = p == '0' and '0' or '-' .. p
+      ready[#ready + 1] = '1' .. s .. ':' .. id
+    end
+    out[k] = id
   end
 end
-
--- A number drawn for a job whose id turns out to be taken is skipped: order needs no gapless
--- sequence.
-local s = string.format('%016d', redis.call('HINCRBY', KEYS[6], 'seq', '1'))
-local id, p, inline = ARGV[2], ARGV[3], ARGV[7] == 'i'
-local m = '0000000000|-------------------|' .. ARGV[7] .. '|' .. p .. '|' .. s .. '|' .. enq .. '|0|' ..
-  (inline and ARGV[6] or '')
-if redis.call('HSETNX', KEYS[2], id, m) == 0 then
-  return redis.error_reply('DUPID job id already in use')
+if added == 0 then
+  return out
 end
-if not inline then
-  redis.call('HSET', KEYS[3], id, ARGV[6])
+redis.call('HSET', KEYS[2], unpack(entries))
+if #outside > 0 then
+  redis.call('HSET', KEYS[3], unpack(outside))
 end
-if ARGV[4] ~= '0' then
-  redis.call('ZADD', KEYS[4], string.format('%d', tonumber(enq) + tonumber(ARGV[4])), id)
-else
-  redis.call('ZADD', KEYS[1], p == '0' and '0' or '-' .. p, '1' .. s .. ':' .. id)
+if #delayed > 0 then
+  redis.call('ZADD', KEYS[4], unpack(delayed))
 end
-
-if KEYS[8] then
-  redis.call('SET', KEYS[8], string.format('%d:', tonumber(enq) + tonumber(ARGV[8])) .. id, 'PX', ARGV[9])
+if #ready > 0 then
+  redis.call('ZADD', KEYS[1], unpack(ready))
 end
-
--- One marker wakes one idle worker; markers are alike, so a full list needs no more.
-if redis.call('LLEN', KEYS[7]) < 16 then
-  redis.call('LPUSH', KEYS[7], '1')
+-- One marker for each job added, up to 16 in the list.
+local want = math.min(16 - redis.call('LLEN', KEYS[7]), added)
+if want > 0 then
+  local marks = {}
+  for k = 1, want do
+    marks[k] = '1'
+  end
+  redis.call('LPUSH', KEYS[7], unpack(marks))
 end
-return id
+return out

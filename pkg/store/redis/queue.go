@@ -42,12 +42,12 @@ func (s *Store) Enqueue(ctx context.Context, name string, p store.QueuePolicy, n
 	if err := s.check(ctx, name); err != nil {
 		return "", false, err
 	}
-	keys, args := s.enqueueCall(name, p, nj)
-	v, err := s.runQueue(ctx, name, lua.QueueEnqueue, keys, args...)
+	v, err := s.queueStep(ctx, name, s.enqueueStep(name, p, nj))
 	return s.enqueueReply(ctx, name, nj, v, err)
 }
 
-// enqueueCall is queue_enqueue.lua's keys and arguments for one job.
+// enqueueCall is queue_enqueue.lua's keys for one job and the job's arguments: its six, then
+// with an idempotency key the key's two (see the script's header).
 func (s *Store) enqueueCall(name string, p store.QueuePolicy, nj store.NewJob) ([]string, []any) {
 	id := nj.ID
 	if id == "" {
@@ -58,15 +58,16 @@ func (s *Store) enqueueCall(name string, p store.QueuePolicy, nj store.NewJob) (
 	if len(nj.Payload) > inlinePayload {
 		where = "x"
 	}
-	args := []any{s.nowArg(), id, nj.Priority, min(ceilMicros(nj.Delay), maxDelay), p.MaxLen, nj.Payload, where, nil, nil}
+	args := []any{id, nj.Priority, min(ceilMicros(nj.Delay), maxDelay), p.MaxLen, nj.Payload, where, nil, nil}
 	if nj.IdempotencyKey == "" {
-		return keys, args[:7]
+		return keys, args[:6]
 	}
-	args[7], args[8] = p.IdempotencyTTL.Microseconds(), s.keepMillis(p.IdempotencyTTL)
+	args[6], args[7] = p.IdempotencyTTL.Microseconds(), s.keepMillis(p.IdempotencyTTL)
 	return with(keys, s.idemKey(name, nj.IdempotencyKey)), args
 }
 
-// enqueueReply reads queue_enqueue.lua's answer.
+// enqueueReply reads queue_enqueue.lua's answer about one job: its outcome, or the error of the
+// call or of the job.
 func (s *Store) enqueueReply(ctx context.Context, name string, nj store.NewJob, v any, err error) (string, bool, error) {
 	if err != nil {
 		switch code, rest := replyCode(err); code {

@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -17,18 +18,21 @@ import (
 // as if nothing were combined. Callers that arrive while one is on its way wait in line, and the
 // whole line then goes in one pipeline: one write and one read for all of them instead of a
 // round trip each. Within the pipeline, the dequeues of the line and its acks share script
-// calls: queue_dequeue.lua acks up to four jobs and then leases any number, so that a line of n
-// acks and m dequeues takes about n/4 calls instead of n + m. Every caller still gets its own reply or
-// error, exactly as a call of its own would have given it: the scripts run each caller's step as
-// it would have run alone, and nothing about what a step does changes, only how many round trips
-// and script calls the steps of one process share. The line is per store and queue, so that the
-// queues of a Cluster's different nodes never wait for each other.
+// calls: queue_dequeue.lua acks up to 32 jobs and then leases any number, so that a line of up
+// to 32 acks and any number of dequeues takes one script call instead of one each. Every caller
+// still gets its own reply or error, exactly as a call of its own would have given it: the
+// scripts run each caller's step as it would have run alone, and nothing about what a step does
+// changes, only how many round trips and script calls the steps of one process share. The line
+// is per store and queue, so that the queues of a Cluster's different nodes never wait for each
+// other.
 
 const (
 	// queueInFlight bounds the round trips one queue has on their way from one store at once:
-	// the callers beyond wait in line. Two let Redis run one pipeline while the store answers
-	// the last and sends the next.
-	queueInFlight = 2
+	// the callers beyond wait in line. One, so that everyone who calls while a pipeline is on
+	// its way goes in the next one: with two, the callers of a busy queue split into two
+	// smaller pipelines, and each took more round trips and script calls per job
+	// (BenchmarkQueueDequeueAck: 0.5 round trips a job instead of 0.27) for less throughput.
+	queueInFlight = 1
 	// queueBatchMax bounds the calls of one pipeline.
 	queueBatchMax = 128
 )
@@ -37,9 +41,10 @@ const (
 type callKind uint8
 
 const (
-	callScript callKind = iota // a script of its own: sc, keys, args
-	callLease                  // a dequeue's lease: lease, promoted
-	callAck                    // an ack: ack, resultKey
+	callScript  callKind = iota // a script of its own: sc, keys, args
+	callLease                   // a dequeue's lease: lease, promoted
+	callAck                     // an ack: ack, resultKey
+	callEnqueue                 // a job enqueued: keys, args (the job's), alone
 )
 
 // queueCall is one caller's step, alone or waiting in line.
@@ -54,8 +59,9 @@ type queueCall struct {
 	promoted  bool  // an earlier call of the dequeue promoted a full batch
 	ack       [5]any
 	resultKey string
+	alone     bool // callEnqueue: a script call of its own (an idempotency key, a large payload)
 
-	v    any // the step's reply: the script's; a lease's element; an ack's code
+	v    any // the step's reply: the script's; a lease's element; an ack's code; a job's outcome
 	err  error
 	done chan struct{}
 }
@@ -111,6 +117,15 @@ func (s *Store) runQueue(ctx context.Context, name string, sc *lua.Script, keys 
 // of the script's reply.
 func (s *Store) runLease(ctx context.Context, name string, lease int64, promoted bool) (any, error) {
 	return s.queueStep(ctx, name, &queueCall{kind: callLease, keys: s.queueKeysOf(name).lease, lease: lease, promoted: promoted})
+}
+
+// enqueueStep is the step that asks queue_enqueue.lua to add a job to queue name, alone or with
+// other jobs: its reply is the job's outcome, an error reply about the job its error. A job with
+// an idempotency key, or a payload too large for its meta entry, goes in a call of its own.
+func (s *Store) enqueueStep(name string, p store.QueuePolicy, nj store.NewJob) *queueCall {
+	keys, args := s.enqueueCall(name, p, nj)
+	return &queueCall{kind: callEnqueue, keys: keys, args: args,
+		alone: nj.IdempotencyKey != "" || len(nj.Payload) > inlinePayload}
 }
 
 // runAck asks queue_dequeue.lua to ack a job of queue name: the reply is the ack's code.
@@ -198,6 +213,10 @@ func (s *Store) serveQueue(ql *queueLines, name string, line *queueLine, batch [
 	defer s.wg.Done()
 	for {
 		s.runBatch(batch)
+		// The callers just answered are runnable, most of them on this P: let them run first,
+		// so that those who call again at once (a worker's ack after its dequeue, its next
+		// dequeue after its ack) join the next pipeline rather than trail it in one of their own.
+		runtime.Gosched()
 		ql.mu.Lock()
 		if len(line.pending) == 0 {
 			line.leave(ql, name)
@@ -209,24 +228,45 @@ func (s *Store) serveQueue(ql *queueLines, name string, line *queueLine, batch [
 	}
 }
 
-// queueGroup is the calls that one script call serves: a callScript alone, or up to
-// maxAcksPerCall acks followed by any number of leases.
+// queueGroup is the calls that one script call serves: a callScript alone, up to
+// maxAcksPerCall acks followed by any number of leases, or up to maxEnqueuesPerCall enqueues.
 type queueGroup struct {
 	calls []*queueCall
 }
 
-// maxAcksPerCall is how many acks queue_dequeue.lua takes in one call.
-const maxAcksPerCall = 4
+// maxAcksPerCall is how many acks queue_dequeue.lua takes in one call: each passes a key (its
+// result) and five arguments.
+const maxAcksPerCall = 32
 
-// groups sorts a batch into script calls: each callScript alone; the acks four to a call, the
-// first call also carrying every lease; the leases in a call of their own when there is no ack.
+// maxEnqueuesPerCall is how many jobs queue_enqueue.lua takes in one call: six arguments each.
+const maxEnqueuesPerCall = 64
+
+// groups sorts a batch into script calls: each callScript alone; the acks up to maxAcksPerCall to
+// a call, the first also carrying every lease; the leases in a call of their own when there is
+// no ack; the enqueues in the order they came, up to maxEnqueuesPerCall to a call, each that
+// goes alone in a call of its own.
 func groups(batch []*queueCall) []queueGroup {
 	var out []queueGroup
-	var acks, leases []*queueCall
+	var acks, leases, enqueues []*queueCall
+	flush := func() {
+		if enqueues != nil {
+			out = append(out, queueGroup{calls: enqueues})
+			enqueues = nil
+		}
+	}
 	for _, c := range batch {
 		switch c.kind {
 		case callScript:
 			out = append(out, queueGroup{calls: []*queueCall{c}})
+		case callEnqueue:
+			if c.alone || len(enqueues) == maxEnqueuesPerCall {
+				flush()
+			}
+			if c.alone {
+				out = append(out, queueGroup{calls: []*queueCall{c}})
+				continue
+			}
+			enqueues = append(enqueues, c)
 		case callAck:
 			acks = append(acks, c)
 		case callLease:
@@ -246,14 +286,23 @@ func groups(batch []*queueCall) []queueGroup {
 	if leases != nil {
 		out = append(out, queueGroup{calls: leases})
 	}
+	flush()
 	return out
 }
 
 // script returns the group's script, keys and arguments.
 func (s *Store) script(g queueGroup) (*lua.Script, []string, []any) {
 	c := g.calls[0]
-	if c.kind == callScript {
+	switch c.kind {
+	case callScript:
 		return c.sc, c.keys, c.args
+	case callEnqueue:
+		args := make([]any, 0, 2+len(c.args)*len(g.calls))
+		args = append(args, s.nowArg(), len(g.calls))
+		for _, e := range g.calls {
+			args = append(args, e.args...)
+		}
+		return lua.QueueEnqueue, c.keys, args
 	}
 	acks := 0
 	for acks < len(g.calls) && g.calls[acks].kind == callAck {
@@ -292,17 +341,23 @@ func (s *Store) script(g queueGroup) (*lua.Script, []string, []any) {
 
 // answer hands the reply of the group's script call, or its error, to each of its calls.
 func (g queueGroup) answer(v any, err error) {
-	if err == nil && g.calls[0].kind != callScript {
+	first := g.calls[0]
+	if err == nil && first.kind != callScript && (first.kind != callEnqueue || len(g.calls) > 1) {
+		// An array of one element for each call (one job alone gets its outcome itself).
 		arr, ok := v.([]any)
 		if !ok || len(arr) != len(g.calls) {
 			err = unexpected(v)
 		} else {
 			for i, c := range g.calls {
-				c.v = arr[i]
+				if e, ok := arr[i].(error); ok { // an error reply about this call's job alone
+					c.err = e
+				} else {
+					c.v = arr[i]
+				}
 			}
 		}
 	} else if err == nil {
-		g.calls[0].v = v
+		first.v = v
 	}
 	for _, c := range g.calls {
 		if err != nil {

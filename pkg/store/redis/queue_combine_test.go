@@ -226,3 +226,110 @@ func TestQueueWaitingCallerLeaves(t *testing.T) {
 	st := e.stats(t)
 	assert.Equal(t, 50, st.Ready[0])
 }
+
+// TestQueueManyAcksAtOnce acks more held jobs at once than one script call takes (32), mixed with
+// acks under stale tokens and repeats, so that one pipeline carries several calls of many acks
+// each: every ack must get its own outcome and every acked job its own result.
+func TestQueueManyAcksAtOnce(t *testing.T) {
+	e := newQenv(t)
+	const jobs = 90
+	p := store.QueuePolicy{ResultTTL: time.Hour}
+	leases := make([]store.Lease, jobs)
+	for i := range jobs {
+		e.put(t, p, store.NewJob{ID: fmt.Sprintf("m%03d", i)})
+	}
+	for i := range jobs {
+		leases[i] = e.take(t, time.Minute)
+	}
+	start := make(chan struct{})
+	errs := make([]error, 3*jobs)
+	var wg sync.WaitGroup
+	for i, l := range leases {
+		wg.Go(func() {
+			<-start
+			errs[3*i] = e.s.Ack(e.ctx, e.q, p, l.ID, l.Token, []byte("body "+l.ID))
+		})
+		wg.Go(func() {
+			<-start
+			errs[3*i+1] = e.s.Ack(e.ctx, e.q, p, l.ID, l.Token+1, nil)
+		})
+		if i%3 == 0 {
+			wg.Go(func() {
+				<-start
+				errs[3*i+2] = e.s.Ack(e.ctx, e.q, p, l.ID, l.Token, []byte("body "+l.ID))
+			})
+		}
+	}
+	close(start)
+	wg.Wait()
+	for i, l := range leases {
+		assert.NoError(t, errs[3*i], l.ID)
+		assert.ErrorIs(t, errs[3*i+1], store.ErrLeaseLost, l.ID)
+		assert.NoError(t, errs[3*i+2], "%s: a repeated ack", l.ID)
+		r, err := e.s.Result(e.ctx, e.q, l.ID)
+		require.NoError(t, err, l.ID)
+		assert.Equal(t, "body "+l.ID, string(r.Body), l.ID)
+		assert.Equal(t, 1, r.Attempts, l.ID)
+	}
+	assert.Equal(t, store.QueueStats{Ready: map[int]int{}}, e.stats(t))
+}
+
+// TestQueueCombinedEnqueues enqueues from many callers at once, so that their jobs share script
+// calls, with more distinct ids than the queue's bound and ids repeated: the outcomes must be
+// those of the same calls one at a time, in some order: exactly MaxLen jobs added, each id at
+// most once, every other call refused as the queue being full or the id being taken.
+func TestQueueCombinedEnqueues(t *testing.T) {
+	e := newQenv(t)
+	const ids, repeats, maxLen = 60, 3, 50
+	p := store.QueuePolicy{MaxLen: maxLen}
+	type outcome struct {
+		id  string
+		err error
+	}
+	out := make([]outcome, ids*repeats)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range out {
+		wg.Go(func() {
+			<-start
+			id := fmt.Sprintf("e%02d", i%ids)
+			nj := store.NewJob{ID: id, Priority: i % 3, Payload: []byte(id)}
+			if i%4 == 0 {
+				nj.Delay = time.Hour
+			}
+			got, existed, err := e.s.Enqueue(e.ctx, e.q, p, nj)
+			if err == nil && (got != id || existed) {
+				err = fmt.Errorf("enqueue %s: got %q, existed %v", id, got, existed)
+			}
+			out[i] = outcome{id, err}
+		})
+	}
+	close(start)
+	wg.Wait()
+	added := map[string]int{}
+	for _, o := range out {
+		switch {
+		case o.err == nil:
+			added[o.id]++
+		case errors.Is(o.err, store.ErrQueueFull), errors.Is(o.err, store.ErrInvalid):
+		default:
+			t.Errorf("%s: %v", o.id, o.err)
+		}
+	}
+	assert.Len(t, added, maxLen)
+	for id, n := range added {
+		assert.Equal(t, 1, n, "%s added more than once", id)
+	}
+	st := e.stats(t)
+	ready := 0
+	for _, n := range st.Ready {
+		ready += n
+	}
+	assert.Equal(t, maxLen, ready+st.Delayed)
+	for range ready {
+		l := e.take(t, time.Minute)
+		assert.Equal(t, l.ID, string(l.Payload))
+		assert.Contains(t, added, l.ID)
+	}
+	e.none(t)
+}
