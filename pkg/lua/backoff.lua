@@ -11,7 +11,8 @@
 -- ARGV[6] -> the server's Retry-After in µs, or -1
 -- ARGV[7] -> "1" to hold the rate instead of cutting it (the server said when to come back)
 -- ARGV[8] -> the refused request's round trip in µs, 0 when unknown: the key's first cut or hold
---            comes back no faster than one request per four of them (store.ProbeRoundTrips)
+--            comes back no faster than one request per four of them (store.ProbeRoundTrips), and
+--            grows (store.ProbeGrowth) until the next refusal
 -- returns -> the request pace's interval µs, burst, until µs; the unit pace's three; the pause's
 --            end µs (0 when none); cuts
 
@@ -33,12 +34,14 @@ local function active(j) return L[j + 1] > 0 and (L[j + 3] == 0 or now < L[j + 3
 
 local wait = -1
 local rtt = tonumber(ARGV[8]) or 0
+local probe = false -- the first cut or hold, slowed to the round trip's pace
 -- A refusal while the key is paused, or of a request sent before the last cut, is no news.
 if blocked <= now and not (rtt > 0 and now - rtt < L[11]) then
   local cur = 1 / ceiling
   if active(0) then cur = 1 / L[1] end
   local far, first = L[11] == 0, L[11] == 0
-  if first and rtt > 0 and cur > 1 / (4 * rtt) then cur = 1 / (4 * rtt) end
+  probe = first and rtt > 0 and cur > 1 / (4 * rtt)
+  if probe then cur = 1 / (4 * rtt) end
   if L[11] > 0 then
     local admitted = L[12] / (now - L[11])
     if ARGV[7] == '1' then
@@ -58,6 +61,10 @@ if blocked <= now and not (rtt > 0 and now - rtt < L[11]) then
     rate = factor / iv
   end
   L[9], L[10] = rate, recover * rate
+  -- A probe far below the ceiling grows by a tenth of its rate per admitted take
+  -- (store.ProbeGrowth) until the next refusal measures the server, or it is back at the ceiling.
+  probe = probe and rate * ceiling <= 0.1
+  if probe then L[10] = 0.1 * rate end
   L[1], L[2], L[3] = math.ceil(1 / rate), 1, 0
   L[11], L[12], L[13] = now, 0, L[13] + 1
   wait = L[1]
@@ -71,12 +78,11 @@ elseif L[13] == 1 and rtt > 0 and L[9] > 0 and active(0) then
   if f * cur > L[9] then
     L[9] = f * cur
     L[1] = math.ceil(1 / L[9])
-    if ARGV[7] ~= '1' then L[10] = recover * L[9] end
   end
 end
 if retry >= 0 then wait = retry end
 if wait >= 0 and now + wait > blocked then blocked = now + wait end
-if ARGV[7] == '1' and L[11] == now then
+if ARGV[7] == '1' and L[11] == now and not probe then
   -- A held rate does not recover: it is what the server let through, and it lapses a minute
   -- after the pause unless the server refuses again.
   L[10] = 0

@@ -136,7 +136,8 @@ type Backoff struct {
 	// request per ProbeRoundTrips round trips, the shortest that a refusal of its episode took:
 	// the answer refusing one then reaches the fleet, and the store, before the next is on its
 	// way, so a spent quota costs one refusal, not as many as the configured rate fits in a round
-	// trip. The next refusal measures what the server let through and sets the rate from that.
+	// trip. That pace grows (ProbeGrowth) until the next refusal measures what the server let
+	// through and sets the rate from that.
 	RoundTrip time.Duration
 }
 
@@ -144,6 +145,14 @@ type Backoff struct {
 // first cut or hold go (see Backoff.RoundTrip): two would do on a quiet network; the rest is room
 // for the store's own round trip and a loaded machine. (backoff.lua has it as a literal.)
 const ProbeRoundTrips = 4
+
+// ProbeGrowth is how fast the pace after a key's first cut or hold grows when the RoundTrip
+// slowed it to a tenth of the ceiling or less (a probe: nothing is known of the server's rate):
+// by this share of its rate with each admitted take, until the next refusal measures the server
+// or it is back at the ceiling. A probe slower than the server then catches up within tens of
+// requests, not thousands; one near the ceiling is held or cut as any other.
+// (backoff.lua has it as a literal.)
+const ProbeGrowth = 0.1
 
 // Validate checks a Backoff.
 func (b Backoff) Validate() error {

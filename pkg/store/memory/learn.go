@@ -183,8 +183,9 @@ func (s *Store) Backoff(ctx context.Context, key string, b store.Backoff) (store
 			cur = 1 / float64(l.req.iv)
 		}
 		far := l.cutAt == 0 // nothing known yet: the first cut
-		if far && b.RoundTrip > 0 {
-			cur = min(cur, 1/float64(store.ProbeRoundTrips*ceilDur(b.RoundTrip))) // one request per ProbeRoundTrips
+		probe := far && b.RoundTrip > 0 && cur > 1/float64(store.ProbeRoundTrips*ceilDur(b.RoundTrip))
+		if probe {
+			cur = 1 / float64(store.ProbeRoundTrips*ceilDur(b.RoundTrip)) // one request per ProbeRoundTrips
 		}
 		if l.cutAt > 0 {
 			admitted := float64(l.admitted) / float64(now-l.cutAt)
@@ -210,6 +211,11 @@ func (s *Store) Backoff(ctx context.Context, key string, b store.Backoff) (store
 			rate = factor / float64(max(iv, ceilDur(b.Ceiling)))
 		}
 		l.rate, l.step = rate, b.Recover*rate
+		// A probe far below the ceiling grows until the next refusal measures the server.
+		probe = probe && rate*float64(ceilDur(b.Ceiling)) <= 0.1
+		if probe {
+			l.step = store.ProbeGrowth * rate
+		}
 		l.req = pace{iv: intervalOf(rate), burst: 1, tat: l.req.tat}
 		l.cutAt, l.admitted = now, 0
 		l.cuts++
@@ -221,7 +227,7 @@ func (s *Store) Backoff(ctx context.Context, key string, b store.Backoff) (store
 			wait = ceilDur(b.RetryAfter)
 		}
 		e.blockedUntil = max(e.blockedUntil, now+wait)
-		if b.Hold {
+		if b.Hold && !probe {
 			// A held rate does not recover: it is what the server let through, and it lapses a
 			// minute after the pause unless the server refuses again.
 			l.step = 0
@@ -237,9 +243,6 @@ func (s *Store) Backoff(ctx context.Context, key string, b store.Backoff) (store
 			}
 			if r := f * min(1/float64(ceilDur(b.Ceiling)), 1/float64(store.ProbeRoundTrips*ceilDur(b.RoundTrip))); r > l.rate {
 				l.rate, l.req.iv = r, intervalOf(r)
-				if !b.Hold {
-					l.step = b.Recover * r
-				}
 			}
 		}
 		if b.RetryAfter >= 0 {

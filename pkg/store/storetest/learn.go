@@ -326,6 +326,7 @@ func testBackoffRoundTrip(t *testing.T, h *harness) {
 	b.Hold, b.RetryAfter, b.RoundTrip = true, time.Second, 5*time.Millisecond
 	got := h.backoff(t, key, b)
 	require.Equal(t, store.ProbeRoundTrips*5*time.Millisecond, got.Requests.Interval)
+	require.True(t, got.Requests.Until.IsZero(), "a probe grows back to the ceiling instead of lapsing")
 	// Refusals of the same episode that came back sooner lower the interval to that many of the
 	// shortest round trips; slower ones change nothing.
 	b.RoundTrip = 2 * time.Millisecond
@@ -343,8 +344,13 @@ func testBackoffRoundTrip(t *testing.T, h *harness) {
 	// A round trip longer than the configured interval caps nothing once the key has a history:
 	// the second cut goes from what was admitted.
 	h.clk.Advance(2 * time.Second)
-	for range 10 {
-		require.True(t, h.take(t, key, fast, 1).Allowed)
+	for i := range 10 {
+		d := h.take(t, key, fast, 1)
+		require.True(t, d.Allowed)
+		if i == 0 {
+			// The probe grows by ProbeGrowth of its rate per admitted take: 25/s → 27.5/s.
+			require.Equal(t, 36364*time.Microsecond, d.Paced)
+		}
 		h.clk.Advance(40 * time.Millisecond)
 	}
 	b.RoundTrip = time.Second
