@@ -262,24 +262,30 @@ func (a *adapter) spread(ctx context.Context, sig headers.Signal, cost int64, no
 		unit = store.Pace{}
 	}
 	a.mu.Unlock()
+	if a.send(ctx, req, reqReset, unit, unitReset) && req.Interval > 0 {
+		a.m.rate(req.Rate())
+	}
+}
+
+// send tells the store the paces (a zero one leaves the store's alone) and remembers them, with
+// when their quotas reset; it reports whether the store took them.
+func (a *adapter) send(ctx context.Context, req store.Pace, reqReset time.Time, unit store.Pace, unitReset time.Time) bool {
 	if req.Interval == 0 && unit.Interval == 0 {
-		return
+		return false
 	}
 	if err := a.st.learn(ctx, a.key, req, unit); err != nil {
 		a.log.LogAttrs(ctx, levelWarn, "weir: learn failed", slog.String("upstream", a.key), errAttr(err))
-		return
+		return false
 	}
 	a.mu.Lock()
+	defer a.mu.Unlock()
 	if req.Interval > 0 {
 		a.sentReq, a.sentReqReset = req, reqReset
 	}
 	if unit.Interval > 0 {
 		a.sentUnit, a.sentUnitReset = unit, unitReset
 	}
-	a.mu.Unlock()
-	if req.Interval > 0 {
-		a.m.rate(req.Rate())
-	}
+	return true
 }
 
 // outlast keeps the paces last sent in force past a pause that ends after their quota resets
@@ -298,21 +304,7 @@ func (a *adapter) outlast(ctx context.Context, end time.Time) {
 		unit.Until = unit.Until.Add(end.Sub(a.sentUnitReset))
 	}
 	a.mu.Unlock()
-	if req.Interval == 0 && unit.Interval == 0 {
-		return
-	}
-	if err := a.st.learn(ctx, a.key, req, unit); err != nil {
-		a.log.LogAttrs(ctx, levelWarn, "weir: learn failed", slog.String("upstream", a.key), errAttr(err))
-		return
-	}
-	a.mu.Lock()
-	if req.Interval > 0 {
-		a.sentReq, a.sentReqReset = req, end
-	}
-	if unit.Interval > 0 {
-		a.sentUnit, a.sentUnitReset = unit, end
-	}
-	a.mu.Unlock()
+	a.send(ctx, req, end, unit, end)
 }
 
 // same reports whether p says what sent said near enough not to tell the store again: about the
