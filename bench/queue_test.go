@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -146,14 +145,25 @@ func BenchmarkQueueEnqueueConcurrent(b *testing.B) {
 // and reports jobs/s.
 func produce(b *testing.B, enqueue func() error) {
 	b.Helper()
+	err := shared(b.N, queueProducers, enqueue)
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+}
+
+// shared runs op n times in all from the given number of goroutines, each taking the next
+// until none is left or its op fails, and returns the failures.
+func shared(n, goroutines int, op func() error) error {
 	var left atomic.Int64
-	left.Store(int64(b.N))
-	errs := make([]error, queueProducers)
+	left.Store(int64(n))
+	errs := make([]error, goroutines)
 	var wg sync.WaitGroup
-	for i := range queueProducers {
+	for i := range goroutines {
 		wg.Go(func() {
 			for left.Add(-1) >= 0 {
-				if err := enqueue(); err != nil {
+				if err := op(); err != nil {
 					errs[i] = err
 					return
 				}
@@ -161,11 +171,7 @@ func produce(b *testing.B, enqueue func() error) {
 		})
 	}
 	wg.Wait()
-	b.StopTimer()
-	if err := errors.Join(errs...); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+	return errors.Join(errs...)
 }
 
 // BenchmarkQueueEnqueueBatch is one caller enqueueing queueBatch jobs per op: weir through
@@ -254,30 +260,18 @@ func BenchmarkQueueDequeueAck(b *testing.B) {
 		})
 		b.ReportAllocs()
 		b.ResetTimer()
-		var left atomic.Int64
-		left.Store(int64(b.N))
-		errs := make([]error, queueWorkers)
-		var wg sync.WaitGroup
-		for w := range queueWorkers {
-			wg.Go(func() {
-				for left.Add(-1) >= 0 {
-					l, ok, err := st.Dequeue(ctx, q, queueLease)
-					if err == nil && !ok {
-						err = errors.New("weir: queue empty before every job was taken")
-					}
-					if err == nil {
-						err = st.Ack(ctx, q, queuePolicy, l.ID, l.Token, nil)
-					}
-					if err != nil {
-						errs[w] = err
-						return
-					}
-				}
-			})
-		}
-		wg.Wait()
+		err := shared(b.N, queueWorkers, func() error {
+			l, ok, err := st.Dequeue(ctx, q, queueLease)
+			if err == nil && !ok {
+				err = errors.New("weir: queue empty before every job was taken")
+			}
+			if err == nil {
+				err = st.Ack(ctx, q, queuePolicy, l.ID, l.Token, nil)
+			}
+			return err
+		})
 		b.StopTimer()
-		if err := errors.Join(errs...); err != nil {
+		if err != nil {
 			b.Fatal(err)
 		}
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
@@ -337,23 +331,8 @@ func fill(b *testing.B, n int, enqueue func() error) {
 	b.Helper()
 	b.StopTimer()
 	defer b.StartTimer()
-	var left atomic.Int64
-	left.Store(int64(n))
-	errs := make([]error, queueFillers)
-	var wg sync.WaitGroup
-	for i := range queueFillers {
-		wg.Go(func() {
-			for left.Add(-1) >= 0 {
-				if err := enqueue(); err != nil {
-					errs[i] = fmt.Errorf("pre-filling: %w", err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		b.Fatal(err)
+	if err := shared(n, queueFillers, enqueue); err != nil {
+		b.Fatalf("pre-filling: %v", err)
 	}
 }
 
