@@ -112,8 +112,9 @@ const quotaFresh = time.Minute
 // resetOf returns how long until q resets, as tightly as this window's responses tell. Servers
 // that count the delay in whole seconds round it (up, usually): each response then bounds the
 // reset from above, and the earliest bound heard in the same window is the truest. A bound more
-// than a second later than the one kept is a new window's.
-func (a *adapter) resetOf(q headers.Quota, now time.Time) time.Duration {
+// than a second later than the one kept is a new window's. window is about the length of q's
+// window: the longest time to its reset heard so far.
+func (a *adapter) resetOf(q headers.Quota, now time.Time) (reset, window time.Duration) {
 	at := now.Add(q.Reset)
 	id := q.Name + "\x00" + q.Unit
 	a.mu.Lock()
@@ -126,14 +127,7 @@ func (a *adapter) resetOf(q headers.Quota, now time.Time) time.Duration {
 	}
 	a.resets[id] = at
 	a.longest[id] = max(a.longest[id], at.Sub(now))
-	return at.Sub(now)
-}
-
-// windowOf is about the length of q's window: the longest time to its reset heard so far.
-func (a *adapter) windowOf(q headers.Quota) time.Duration {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.longest[q.Name+"\x00"+q.Unit]
+	return at.Sub(now), a.longest[id]
 }
 
 // spreadSlack is how far a new pace may differ from the one last sent before it is sent again.
@@ -149,7 +143,8 @@ func (a *adapter) observe(ctx context.Context, resp *http.Response, cost int64, 
 		exhaustedFor = 0
 		for _, q := range sig.Quotas {
 			if q.Remaining == 0 && q.Reset >= 0 {
-				exhaustedFor = max(exhaustedFor, a.resetOf(q, now))
+				reset, _ := a.resetOf(q, now)
+				exhaustedFor = max(exhaustedFor, reset)
 			}
 		}
 	}
@@ -231,7 +226,7 @@ func (a *adapter) spread(ctx context.Context, sig headers.Signal, cost int64, no
 		// The pace's next request goes one interval from now and the last one must land before
 		// the reset, so what is left is spread over one slot more than it holds: the request's
 		// own worth (one, or the largest cost seen for a quota of units).
-		reset := a.resetOf(q, now)
+		reset, window := a.resetOf(q, now)
 		units := q.Unit == "" || q.Unit == "requests"
 		slot := int64(1)
 		if !units {
@@ -241,7 +236,7 @@ func (a *adapter) spread(ctx context.Context, sig headers.Signal, cost int64, no
 		if iv <= a.ceiling || iv < time.Microsecond {
 			continue // enough left to last at the configured rate: nothing to spread
 		}
-		p := store.Pace{Interval: iv, Burst: 1, Until: now.Add(reset + min(max(reset, a.windowOf(q)), time.Minute))}
+		p := store.Pace{Interval: iv, Burst: 1, Until: now.Add(reset + min(max(reset, window), time.Minute))}
 		if units {
 			if p.Interval > req.Interval {
 				req, reqReset = p, now.Add(reset)

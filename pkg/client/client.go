@@ -276,7 +276,10 @@ func (c *Client) attempts(ctx context.Context, req *http.Request, k *call, viaRo
 			c.breakerChanged(permit.State)
 		}
 
-		sent := c.cfg.Clock.Now()
+		var sent time.Time // when the attempt went, for the adapter's round trip
+		if c.adapt != nil {
+			sent = c.cfg.Clock.Now()
+		}
 		resp, sendErr := c.send(ctx, req, k, body, attempt, viaRoundTrip)
 		outcome := c.brk.Classify(ctx, resp, sendErr)
 		if sendErr != nil && c.isClosed() {

@@ -34,14 +34,16 @@ local function active(j) return L[j + 1] > 0 and (L[j + 3] == 0 or now < L[j + 3
 
 local wait = -1
 local rtt = tonumber(ARGV[8]) or 0
+local probed = 0 -- one request per four round trips (store.ProbeRoundTrips), per µs
+if rtt > 0 then probed = 1 / (4 * rtt) end
 local probe = false -- the first cut or hold, slowed to the round trip's pace
 -- A refusal while the key is paused, or of a request sent before the last cut, is no news.
 if blocked <= now and not (rtt > 0 and now - rtt < L[11]) then
   local cur = 1 / ceiling
   if active(0) then cur = 1 / L[1] end
   local far, first = L[11] == 0, L[11] == 0
-  probe = first and rtt > 0 and cur > 1 / (4 * rtt)
-  if probe then cur = 1 / (4 * rtt) end
+  probe = first and rtt > 0 and cur > probed
+  if probe then cur = probed end
   if L[11] > 0 then
     local admitted = L[12] / (now - L[11])
     if ARGV[7] == '1' then
@@ -74,7 +76,7 @@ elseif L[13] == 1 and rtt > 0 and L[9] > 0 and active(0) then
   -- the first cut comes back at one request per four of the shortest.
   local f, cur = factor, 1 / ceiling
   if ARGV[7] == '1' then f = 1 end
-  if cur > 1 / (4 * rtt) then cur = 1 / (4 * rtt) end
+  if cur > probed then cur = probed end
   if f * cur > L[9] then
     L[9] = f * cur
     L[1] = math.ceil(1 / L[9])

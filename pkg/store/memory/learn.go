@@ -183,9 +183,9 @@ func (s *Store) Backoff(ctx context.Context, key string, b store.Backoff) (store
 			cur = 1 / float64(l.req.iv)
 		}
 		far := l.cutAt == 0 // nothing known yet: the first cut
-		probe := far && b.RoundTrip > 0 && cur > 1/float64(store.ProbeRoundTrips*ceilDur(b.RoundTrip))
+		probe := far && b.RoundTrip > 0 && cur > probeRate(b.RoundTrip)
 		if probe {
-			cur = 1 / float64(store.ProbeRoundTrips*ceilDur(b.RoundTrip)) // one request per ProbeRoundTrips
+			cur = probeRate(b.RoundTrip)
 		}
 		if l.cutAt > 0 {
 			admitted := float64(l.admitted) / float64(now-l.cutAt)
@@ -241,7 +241,7 @@ func (s *Store) Backoff(ctx context.Context, key string, b store.Backoff) (store
 			if b.Hold {
 				f = 1
 			}
-			if r := f * min(1/float64(ceilDur(b.Ceiling)), 1/float64(store.ProbeRoundTrips*ceilDur(b.RoundTrip))); r > l.rate {
+			if r := f * min(1/float64(ceilDur(b.Ceiling)), probeRate(b.RoundTrip)); r > l.rate {
 				l.rate, l.req.iv = r, intervalOf(r)
 			}
 		}
@@ -250,6 +250,11 @@ func (s *Store) Backoff(ctx context.Context, key string, b store.Backoff) (store
 		}
 	}
 	return e.snapshot(now), nil
+}
+
+// probeRate is the rate, per µs, of one request per ProbeRoundTrips round trips of rtt.
+func probeRate(rtt time.Duration) float64 {
+	return 1 / float64(store.ProbeRoundTrips*ceilDur(rtt))
 }
 
 // Learned implements store.Learner.
