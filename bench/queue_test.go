@@ -246,7 +246,8 @@ func BenchmarkQueueEnqueueBatch(b *testing.B) {
 
 // BenchmarkQueueDequeueAck pre-fills b.N jobs with the clock stopped, then times queueWorkers
 // consumers taking and finishing every one of them: one op is one job dequeued and acked.
-// weir: queueWorkers goroutines calling the store's Dequeue then Ack. asynq: an asynq.Server with
+// weir: queueWorkers goroutines looping as weir's worker does (see drain): each job's ack
+// leases the next in the same call (queue.AckDequeuer). asynq: an asynq.Server with
 // Concurrency queueWorkers and a no-op handler, timed from Start until the handler has seen every
 // job (the acks of the last ≤ queueWorkers jobs may still be on their way; Shutdown, untimed,
 // waits for them, and the queue is then checked to be empty).
@@ -260,16 +261,7 @@ func BenchmarkQueueDequeueAck(b *testing.B) {
 		})
 		b.ReportAllocs()
 		b.ResetTimer()
-		err := shared(b.N, queueWorkers, func() error {
-			l, ok, err := st.Dequeue(ctx, q, queueLease)
-			if err == nil && !ok {
-				err = errors.New("weir: queue empty before every job was taken")
-			}
-			if err == nil {
-				err = st.Ack(ctx, q, queuePolicy, l.ID, l.Token, nil)
-			}
-			return err
-		})
+		err := drain(ctx, st, q)
 		b.StopTimer()
 		if err != nil {
 			b.Fatal(err)
@@ -324,6 +316,34 @@ func BenchmarkQueueDequeueAck(b *testing.B) {
 			b.Fatalf("asynq: %d pending, %d active, %d retry left after the run", info.Pending, info.Active, info.Retry)
 		}
 	})
+}
+
+// drain takes and acks every job of queue q from queueWorkers goroutines, as weir's worker loop
+// does: Dequeue, then, where the store is a queue.AckDequeuer, each job's ack leasing the next
+// job in the same call until the queue is empty (else Ack, then Dequeue).
+func drain(ctx context.Context, st *weirredis.Store, q string) error {
+	ad, both := any(st).(queue.AckDequeuer)
+	errs := make([]error, queueWorkers)
+	var wg sync.WaitGroup
+	for i := range queueWorkers {
+		wg.Go(func() {
+			l, ok, err := st.Dequeue(ctx, q, queueLease)
+			for err == nil && ok {
+				if both {
+					var ackErr error
+					l, ok, ackErr, err = ad.AckDequeue(ctx, q, queuePolicy, l.ID, l.Token, nil, queueLease)
+					err = errors.Join(ackErr, err)
+					continue
+				}
+				if err = st.Ack(ctx, q, queuePolicy, l.ID, l.Token, nil); err == nil {
+					l, ok, err = st.Dequeue(ctx, q, queueLease)
+				}
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // fill runs enqueue n times from queueFillers goroutines, with the clock stopped.

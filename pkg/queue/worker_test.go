@@ -180,8 +180,32 @@ func TestStaleWorkerCannotOverwriteTheNewOwner(t *testing.T) {
 	assert.Equal(t, "fresh", string(r.Body), "the new owner's result stands")
 }
 
+// ackDequeuer gives the memory store an AckDequeue made of its Ack and Dequeue, and counts its
+// calls, so that the worker's loop through an AckDequeuer (as on Redis) runs here too.
+type ackDequeuer struct {
+	*memory.Store
+	calls atomic.Int64
+}
+
+func (s *ackDequeuer) AckDequeue(ctx context.Context, q string, p store.QueuePolicy, id string, token int64, result []byte, lease time.Duration) (store.Lease, bool, error, error) {
+	s.calls.Add(1)
+	ackErr := s.Ack(ctx, q, p, id, token, result)
+	l, ok, err := s.Dequeue(ctx, q, lease)
+	return l, ok, ackErr, err
+}
+
 func TestShutdownFinishesInFlightAndLosesNothing(t *testing.T) {
-	st := memory.New()
+	t.Run("Ack", func(t *testing.T) { testShutdown(t, memory.New()) })
+	t.Run("AckDequeue", func(t *testing.T) {
+		st := &ackDequeuer{Store: memory.New()}
+		testShutdown(t, st)
+		assert.Positive(t, st.calls.Load(), "the worker acked through AckDequeue")
+	})
+}
+
+// testShutdown stops a worker mid-run and restarts it: every job runs once, and none is left
+// under a lease, not even one leased along with the last ack before the stop.
+func testShutdown(t *testing.T, st store.Queues) {
 	var ran sync.Map
 	var count atomic.Int64
 	w, err := queue.NewWorker(st, queue.WorkerConfig{Queue: "q", Concurrency: 4, Grace: 10 * time.Second},

@@ -110,16 +110,24 @@ func (s *Store) Dequeue(ctx context.Context, name string, lease time.Duration) (
 	if err := s.check(ctx, name); err != nil {
 		return store.Lease{}, false, err
 	}
-	promoted := false
+	return s.dequeueFrom(ctx, name, lease, nil)
+}
+
+// dequeueFrom finishes a Dequeue: first is the reply of a lease already asked for (nil: none
+// yet), and more are asked for while one answers that a full batch of due jobs was promoted.
+func (s *Store) dequeueFrom(ctx context.Context, name string, lease time.Duration, first any) (store.Lease, bool, error) {
+	v, promoted := first, false
 	for {
-		v, err := s.runLease(ctx, name, ceilMicros(lease), promoted)
-		if err != nil {
-			return store.Lease{}, false, s.wrap(ctx, err)
+		if v == nil {
+			var err error
+			if v, err = s.runLease(ctx, name, ceilMicros(lease), promoted); err != nil {
+				return store.Lease{}, false, s.wrap(ctx, err)
+			}
 		}
 		if more, ok := v.(int64); !ok || more != 1 {
 			return parseLease(v)
 		}
-		promoted = true // a full batch of due jobs: promote the rest before choosing
+		v, promoted = nil, true // a full batch of due jobs: promote the rest before choosing
 	}
 }
 
@@ -241,7 +249,20 @@ func (s *Store) Ack(ctx context.Context, name string, p store.QueuePolicy, id st
 	if err := s.check(ctx, name); err != nil {
 		return err
 	}
-	v, err := s.runAck(ctx, name, id, tokenArg(token), result, p.ResultTTL.Microseconds(), s.keepMillis(p.ResultTTL))
+	v, err := s.queueStep(ctx, name, s.ackStep(name, p, id, token, result))
+	return s.ackReply(ctx, id, token, v, err)
+}
+
+// ackStep is the step that asks queue_dequeue.lua to ack a job of queue name: its reply is the
+// ack's code.
+func (s *Store) ackStep(name string, p store.QueuePolicy, id string, token int64, result []byte) *queueCall {
+	return &queueCall{kind: callAck, keys: s.queueKeysOf(name).lease,
+		ack:       [5]any{id, tokenArg(token), result, p.ResultTTL.Microseconds(), s.keepMillis(p.ResultTTL)},
+		resultKey: s.resultKey(name, id)}
+}
+
+// ackReply reads an ack's code, or the error of its call.
+func (s *Store) ackReply(ctx context.Context, id string, token int64, v any, err error) error {
 	if err != nil {
 		return s.wrap(ctx, err)
 	}
@@ -252,6 +273,33 @@ func (s *Store) Ack(ctx context.Context, name string, p store.QueuePolicy, id st
 		return fmt.Errorf("%w: job %q, token %d", store.ErrLeaseLost, id, token)
 	}
 	return unexpected(v)
+}
+
+// AckDequeue implements queue.AckDequeuer: the ack and the lease go in one script call, one round
+// trip for both (a second only when the call promoted a full batch of due jobs).
+func (s *Store) AckDequeue(ctx context.Context, name string, p store.QueuePolicy, id string, token int64, result []byte, lease time.Duration) (store.Lease, bool, error, error) {
+	fail := func(err error) (store.Lease, bool, error, error) { return store.Lease{}, false, err, err }
+	p = p.WithDefaults()
+	if err := p.Validate(); err != nil {
+		return fail(err)
+	}
+	if lease <= 0 {
+		return fail(fmt.Errorf("%w: lease must be > 0, got %v", store.ErrInvalid, lease))
+	}
+	if err := s.check(ctx, name); err != nil {
+		return fail(err)
+	}
+	ack := s.ackStep(name, p, id, token, result)
+	next := &queueCall{kind: callLease, keys: ack.keys, lease: ceilMicros(lease)}
+	if err := s.queueSteps(ctx, name, ack, next); err != nil {
+		return fail(s.wrap(ctx, err))
+	}
+	ackErr := s.ackReply(ctx, id, token, ack.v, ack.err)
+	if next.err != nil {
+		return store.Lease{}, false, ackErr, s.wrap(ctx, next.err)
+	}
+	l, ok, err := s.dequeueFrom(ctx, name, lease, next.v)
+	return l, ok, ackErr, err
 }
 
 // Retry implements store.Queues.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -33,6 +34,13 @@ const (
 	// smaller pipelines, and each took more round trips and script calls per job
 	// (BenchmarkQueueDequeueAck: 0.5 round trips a job instead of 0.27) for less throughput.
 	queueInFlight = 1
+	// enqueueInFlight bounds the round trips of one queue's enqueues on their way from one store
+	// at once. Enqueues wait in a line of their own, apart from the dequeues and acks: a
+	// producer never waits behind a consumer's call, and two pipelines of enqueues may be on
+	// their way at once, so that Redis runs one while the store answers the other's callers and
+	// sends the next (BenchmarkQueueEnqueueConcurrent: with one, Redis sat idle a third of the
+	// time).
+	enqueueInFlight = 2
 	// queueBatchMax bounds the calls of one pipeline.
 	queueBatchMax = 128
 )
@@ -73,10 +81,16 @@ type queueLine struct {
 	pending []*queueCall
 }
 
+// lineKey names a line: a queue's enqueues wait in one, its other calls in another.
+type lineKey struct {
+	name    string
+	enqueue bool
+}
+
 // queueLines holds one store's lines.
 type queueLines struct {
 	mu    sync.Mutex
-	lines map[string]*queueLine
+	lines map[lineKey]*queueLine
 }
 
 // queueState is what a store keeps for its queues: their lines, their keys, and what it needs to
@@ -91,7 +105,7 @@ type queueState struct {
 // queueStateOf returns s's queueState, made on first use.
 func queueStateOf(s *Store) *queueState {
 	s.queueOnce.Do(func() {
-		s.queueState = &queueState{queueLines: queueLines{lines: make(map[string]*queueLine)}, idTag: idTag()}
+		s.queueState = &queueState{queueLines: queueLines{lines: make(map[lineKey]*queueLine)}, idTag: idTag()}
 	})
 	return s.queueState
 }
@@ -128,50 +142,72 @@ func (s *Store) enqueueStep(name string, p store.QueuePolicy, nj store.NewJob) *
 		alone: nj.IdempotencyKey != "" || len(nj.Payload) > inlinePayload}
 }
 
-// runAck asks queue_dequeue.lua to ack a job of queue name: the reply is the ack's code.
-func (s *Store) runAck(ctx context.Context, name, id, token string, body []byte, ttl, keep int64) (any, error) {
-	return s.queueStep(ctx, name, &queueCall{kind: callAck, keys: s.queueKeysOf(name).lease,
-		ack: [5]any{id, token, body, ttl, keep}, resultKey: s.resultKey(name, id)})
-}
-
 // queueStep runs c, bounded by ctx and the store's timeout: at once when no call of queue name is
 // on its way, else in the next pipeline of the queue's line.
 func (s *Store) queueStep(ctx context.Context, name string, c *queueCall) (any, error) {
-	c.ctx = ctx
+	if err := s.queueSteps(ctx, name, c); err != nil {
+		return nil, err
+	}
+	return c.v, c.err
+}
+
+// queueSteps runs calls together, in order, as queueStep runs one: in one pipeline, and in one
+// script call where groups puts them together (an ack and a lease). All calls must go in the same
+// line. Each call's reply and error are left in it; the error returned is the caller's own
+// (its context ended before every call was answered).
+func (s *Store) queueSteps(ctx context.Context, name string, calls ...*queueCall) error {
 	ql := &queueStateOf(s).queueLines
+	lk, most := lineKey{name: name}, queueInFlight
+	if calls[0].kind == callEnqueue {
+		lk.enqueue, most = true, enqueueInFlight
+	}
+	for _, c := range calls {
+		c.ctx = ctx
+	}
 	ql.mu.Lock()
-	line := ql.lines[name]
+	line := ql.lines[lk]
 	if line == nil {
 		line = &queueLine{}
-		ql.lines[name] = line
+		ql.lines[lk] = line
 	}
-	if line.busy < queueInFlight {
+	if line.busy < most {
 		// Few enough calls about this queue are on their way: call on our own goroutine, under
 		// our own context. Callers that arrive while the line is full wait in it, and a serving
 		// goroutine sends them.
 		line.busy++
 		ql.mu.Unlock()
 		octx, cancel := s.opContext(ctx)
-		s.runGroup(octx, queueGroup{calls: []*queueCall{c}})
+		s.runCalls(octx, calls)
 		cancel()
 		ql.mu.Lock()
-		s.handOn(ql, name, line)
+		s.handOn(ql, lk, line)
 		ql.mu.Unlock()
-		return c.v, c.err
+		return nil
 	}
-	c.done = make(chan struct{})
-	line.pending = append(line.pending, c)
+	for _, c := range calls {
+		c.done = make(chan struct{})
+	}
+	line.pending = append(line.pending, calls...)
 	ql.mu.Unlock()
 
-	if !awaitTurn(ctx, c.done, &ql.mu, &line.pending, c) {
-		return nil, callerDone(ctx)
+	for i, c := range calls {
+		if !awaitTurn(ctx, c.done, &ql.mu, &line.pending, c) {
+			ql.mu.Lock()
+			for _, r := range calls[i+1:] { // withdraw the rest, where they still wait
+				if k := slices.Index(line.pending, r); k >= 0 {
+					line.pending = slices.Delete(line.pending, k, k+1)
+				}
+			}
+			ql.mu.Unlock()
+			return callerDone(ctx)
+		}
 	}
-	return c.v, c.err
+	return nil
 }
 
 // handOn is called, under ql.mu, when a call of name's line has returned: it frees the call's
 // place in the line if nobody waits, or starts a goroutine that sends the waiting calls in it.
-func (s *Store) handOn(ql *queueLines, name string, line *queueLine) {
+func (s *Store) handOn(ql *queueLines, name lineKey, line *queueLine) {
 	if len(line.pending) == 0 {
 		line.leave(ql, name)
 		return
@@ -193,7 +229,7 @@ func (s *Store) handOn(ql *queueLines, name string, line *queueLine) {
 }
 
 // leave frees a place of the line, and retires the line once nothing of it is on its way.
-func (line *queueLine) leave(ql *queueLines, name string) {
+func (line *queueLine) leave(ql *queueLines, name lineKey) {
 	line.busy--
 	if line.busy == 0 {
 		delete(ql.lines, name)
@@ -209,7 +245,7 @@ func nextBatch(line *queueLine) []*queueCall {
 }
 
 // serveQueue sends batches of name's line until nobody waits, then retires the line.
-func (s *Store) serveQueue(ql *queueLines, name string, line *queueLine, batch []*queueCall) {
+func (s *Store) serveQueue(ql *queueLines, name lineKey, line *queueLine, batch []*queueCall) {
 	defer s.wg.Done()
 	for {
 		s.runBatch(batch)
@@ -382,6 +418,12 @@ func (s *Store) runGroup(ctx context.Context, g queueGroup) {
 func (s *Store) runBatch(batch []*queueCall) {
 	ctx, cancel := batchContext(s, batch, func(c *queueCall) context.Context { return c.ctx })
 	defer cancel()
+	s.runCalls(ctx, batch)
+}
+
+// runCalls sends calls on ctx, in one pipeline when they take more than one script call, and
+// answers each.
+func (s *Store) runCalls(ctx context.Context, batch []*queueCall) {
 	gs := groups(batch)
 	if len(gs) == 1 {
 		s.runGroup(ctx, gs[0])
