@@ -21,12 +21,14 @@
 -- ARGV[6] -> MaxLen: the jobs (ready, delayed, in flight) the queue may hold
 -- ARGV[7] -> the payload (MaxPayload is checked by the caller)
 -- ARGV[8] -> "i" to keep the payload in the job's meta entry (a small one: it is copied whenever
---            the entry is rewritten), "x" to keep it in the payload hash
+--            the entry is rewritten), "x" to keep it in the payload hash; in capitals ("I",
+--            "X") when the store assigned the id (a count and a random tag: new by
+--            construction), so that several jobs need not look it up
 -- ARGV[9] -> only with KEYS[8]: the idempotency key's TTL in µs
 -- ARGV[10] -> only with KEYS[8]: how long Redis keeps the key, in ms
 -- returns -> one job: its outcome; several: {outcome, ...}, one for each job in order, as if each
 --            had been enqueued by a call of its own, one after another. An outcome is the job's
---            id when it was added; {id} when the idempotency key named a live job's id, and then
+--            id when it was added (0 in the array of several: the caller knows the id); {id} when the idempotency key named a live job's id, and then
 --            nothing was added; an error reply "QUEUEFULL <held>" when the queue held MaxLen
 --            jobs, or "DUPID" when a job with that id was held already, and then nothing was
 --            added for that job (in the array of several, an error element).
@@ -37,6 +39,9 @@ if enq == '0' then
   local t = redis.call('TIME')
   enq = t[1] .. string.sub('00000' .. t[2], -6)
 end
+
+-- The payload's place as the meta entry holds it.
+local lower = {i = 'i', x = 'x', I = 'i', X = 'x'}
 
 if ARGV[2] == '1' then
   -- One job, the common case, without the tables that several need.
@@ -63,8 +68,9 @@ if ARGV[2] == '1' then
   -- A number drawn for a job whose id turns out to be taken is skipped: order needs no gapless
   -- sequence.
   local s = string.format('%016d', redis.call('HINCRBY', KEYS[6], 'seq', '1'))
-  local id, p, inline = ARGV[3], ARGV[4], ARGV[8] == 'i'
-  local m = '0000000000|-------------------|' .. ARGV[8] .. '|' .. p .. '|' .. s .. '|' .. enq .. '|0|' ..
+  local id, p, where = ARGV[3], ARGV[4], lower[ARGV[8]]
+  local inline = where == 'i'
+  local m = '0000000000|-------------------|' .. where .. '|' .. p .. '|' .. s .. '|' .. enq .. '|0|' ..
     (inline and ARGV[7] or '')
   if redis.call('HSETNX', KEYS[2], id, m) == 0 then
     return redis.error_reply('DUPID job id already in use')
@@ -92,32 +98,40 @@ end
 -- Several jobs, each as the one above, one after another, but with one command of each kind for
 -- all of them.
 local n = tonumber(ARGV[2])
-local ids = {}
+-- taken holds the ids in use: those of the caller's choosing that the meta hash holds, then each
+-- id as its job is added (a later job with the same id is a duplicate of that one).
+local taken, check = {}, {}
 for k = 1, n do
-  ids[k] = ARGV[6 * k - 3]
+  local where = ARGV[6 * k + 2]
+  if where == 'i' or where == 'x' then
+    check[#check + 1] = ARGV[6 * k - 3]
+  end
+end
+if #check > 0 then
+  local got = redis.call('HMGET', KEYS[2], unpack(check))
+  for k, id in ipairs(check) do
+    if got[k] then
+      taken[id] = true
+    end
+  end
 end
 -- Each job added counts against the bound of the jobs after it, as it would have.
 local hlen = redis.call('HLEN', KEYS[2])
 local held
-local taken = redis.call('HMGET', KEYS[2], unpack(ids))
 local seq = redis.call('HINCRBY', KEYS[6], 'seq', ARGV[2]) - n
 local out, added, entries, ready, delayed, outside = {}, 0, {}, {}, {}, {}
 for k = 1, n do
   local j = 6 * k - 3
-  local id, p, delay, maxlen, where = ids[k], ARGV[j + 1], ARGV[j + 2], tonumber(ARGV[j + 3]), ARGV[j + 5]
+  local id, p, delay, maxlen, where = ARGV[j], ARGV[j + 1], ARGV[j + 2], tonumber(ARGV[j + 3]), lower[ARGV[j + 5]]
   if not held and hlen + added >= maxlen then
     held = redis.call('ZCARD', KEYS[1]) + redis.call('ZCARD', KEYS[4]) + redis.call('ZCARD', KEYS[5])
   end
   if held and held + added >= maxlen then
     out[k] = redis.error_reply('QUEUEFULL ' .. string.format('%d', held + added))
-  elseif taken[k] then
+  elseif taken[id] then
     out[k] = redis.error_reply('DUPID job id already in use')
   else
-    for later = k + 1, n do -- a later job with the same id is a duplicate of this one
-      if ids[later] == id then
-        taken[later] = true
-      end
-    end
+    taken[id] = true
     local s = string.format('%016d', seq + k)
     added = added + 1
     entries[2 * added - 1] = id
@@ -134,7 +148,7 @@ for k = 1, n do
       ready[#ready + 1] = p == '0' and '0' or '-' .. p
       ready[#ready + 1] = '1' .. s .. ':' .. id
     end
-    out[k] = id
+    out[k] = 0
   end
 end
 if added == 0 then

@@ -42,22 +42,23 @@ func (s *Store) Enqueue(ctx context.Context, name string, p store.QueuePolicy, n
 	if err := s.check(ctx, name); err != nil {
 		return "", false, err
 	}
-	v, err := s.queueStep(ctx, name, s.enqueueStep(name, p, nj))
-	return s.enqueueReply(ctx, name, nj, v, err)
+	c := s.enqueueStep(name, p, nj)
+	v, err := s.queueStep(ctx, name, c)
+	return s.enqueueReply(ctx, name, c, v, err)
 }
 
 // enqueueCall is queue_enqueue.lua's keys for one job and the job's arguments: its six, then
 // with an idempotency key the key's two (see the script's header).
 func (s *Store) enqueueCall(name string, p store.QueuePolicy, nj store.NewJob) ([]string, []any) {
-	id := nj.ID
-	if id == "" {
-		id = s.newID()
-	}
-	keys := s.queueKeysOf(name).jobs
-	where := "i"
+	// where is the payload's place (see the script), in capitals when the id is the store's.
+	id, where := nj.ID, "i"
 	if len(nj.Payload) > inlinePayload {
 		where = "x"
 	}
+	if id == "" {
+		id, where = s.newID(), strings.ToUpper(where)
+	}
+	keys := s.queueKeysOf(name).jobs
 	args := []any{id, nj.Priority, min(ceilMicros(nj.Delay), maxDelay), p.MaxLen, nj.Payload, where, nil, nil}
 	if nj.IdempotencyKey == "" {
 		return keys, args[:6]
@@ -66,21 +67,26 @@ func (s *Store) enqueueCall(name string, p store.QueuePolicy, nj store.NewJob) (
 	return with(keys, s.idemKey(name, nj.IdempotencyKey)), args
 }
 
-// enqueueReply reads queue_enqueue.lua's answer about one job: its outcome, or the error of the
-// call or of the job.
-func (s *Store) enqueueReply(ctx context.Context, name string, nj store.NewJob, v any, err error) (string, bool, error) {
+// enqueueReply reads queue_enqueue.lua's answer about the job of step c: its outcome, or the
+// error of the call or of the job.
+func (s *Store) enqueueReply(ctx context.Context, name string, c *queueCall, v any, err error) (string, bool, error) {
+	id := c.args[0].(string)
 	if err != nil {
 		switch code, rest := replyCode(err); code {
 		case "QUEUEFULL":
 			return "", false, fmt.Errorf("%w: queue %q holds %s jobs", store.ErrQueueFull, name, rest)
 		case "DUPID":
-			return "", false, fmt.Errorf("%w: queue %q: job id %q already in use", store.ErrInvalid, name, nj.ID)
+			return "", false, fmt.Errorf("%w: queue %q: job id %q already in use", store.ErrInvalid, name, id)
 		}
 		return "", false, s.wrap(ctx, err)
 	}
 	switch v := v.(type) {
-	case string: // added
+	case string: // added, alone
 		return v, false, nil
+	case int64: // added, with other jobs
+		if v == 0 {
+			return id, false, nil
+		}
 	case []any: // the idempotency key's job
 		if len(v) == 1 {
 			if id, ok := v[0].(string); ok {

@@ -56,7 +56,7 @@ func (s *Store) EnqueueBatch(ctx context.Context, name string, p store.QueuePoli
 	}
 	for k, c := range calls {
 		i := at[k]
-		out[i].ID, out[i].Existed, out[i].Err = s.enqueueReply(ctx, name, jobs[i], c.v, c.err)
+		out[i].ID, out[i].Existed, out[i].Err = s.enqueueReply(ctx, name, c, c.v, c.err)
 	}
 	return out, nil
 }
