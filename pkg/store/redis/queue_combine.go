@@ -40,7 +40,7 @@ const (
 	// their way at once, so that Redis runs one while the store answers the other's callers and
 	// sends the next (BenchmarkQueueEnqueueConcurrent: with one, Redis sat idle a third of the
 	// time).
-	enqueueInFlight = 3
+	enqueueInFlight = 2
 	// queueBatchMax bounds the calls of one pipeline.
 	queueBatchMax = 128
 )
