@@ -120,9 +120,10 @@ local hlen = redis.call('HLEN', KEYS[2])
 local held
 local seq = redis.call('HINCRBY', KEYS[6], 'seq', ARGV[2]) - n
 local out, added, entries, ready, delayed, outside = {}, 0, {}, {}, {}, {}
+local nr, nd, no = 0, 0, 0 -- the lengths of ready, delayed and outside
 for k = 1, n do
   local j = 6 * k - 3
-  local id, p, delay, maxlen, where = ARGV[j], ARGV[j + 1], ARGV[j + 2], tonumber(ARGV[j + 3]), lower[ARGV[j + 5]]
+  local id, p, delay, maxlen, w = ARGV[j], ARGV[j + 1], ARGV[j + 2], tonumber(ARGV[j + 3]), ARGV[j + 5]
   if not held and hlen + added >= maxlen then
     held = redis.call('ZCARD', KEYS[1]) + redis.call('ZCARD', KEYS[4]) + redis.call('ZCARD', KEYS[5])
   end
@@ -131,22 +132,22 @@ for k = 1, n do
   elseif taken[id] then
     out[k] = redis.error_reply('DUPID job id already in use')
   else
-    taken[id] = true
+    if w == 'i' or w == 'x' then -- (an id of the store's comes once)
+      taken[id] = true
+    end
     local s = string.format('%016d', seq + k)
     added = added + 1
     entries[2 * added - 1] = id
-    entries[2 * added] = '0000000000|-------------------|' .. where .. '|' .. p .. '|' .. s .. '|' .. enq ..
-      '|0|' .. (where == 'i' and ARGV[j + 4] or '')
-    if where ~= 'i' then
-      outside[#outside + 1] = id
-      outside[#outside + 1] = ARGV[j + 4]
+    if lower[w] == 'i' then
+      entries[2 * added] = '0000000000|-------------------|i|' .. p .. '|' .. s .. '|' .. enq .. '|0|' .. ARGV[j + 4]
+    else
+      entries[2 * added] = '0000000000|-------------------|x|' .. p .. '|' .. s .. '|' .. enq .. '|0|'
+      outside[no + 1], outside[no + 2], no = id, ARGV[j + 4], no + 2
     end
     if delay ~= '0' then
-      delayed[#delayed + 1] = string.format('%d', tonumber(enq) + tonumber(delay))
-      delayed[#delayed + 1] = id
+      delayed[nd + 1], delayed[nd + 2], nd = string.format('%d', tonumber(enq) + tonumber(delay)), id, nd + 2
     else
-      ready[#ready + 1] = p == '0' and '0' or '-' .. p
-      ready[#ready + 1] = '1' .. s .. ':' .. id
+      ready[nr + 1], ready[nr + 2], nr = p == '0' and '0' or '-' .. p, '1' .. s .. ':' .. id, nr + 2
     end
     out[k] = 0
   end
@@ -155,13 +156,13 @@ if added == 0 then
   return out
 end
 redis.call('HSET', KEYS[2], unpack(entries))
-if #outside > 0 then
+if no > 0 then
   redis.call('HSET', KEYS[3], unpack(outside))
 end
-if #delayed > 0 then
+if nd > 0 then
   redis.call('ZADD', KEYS[4], unpack(delayed))
 end
-if #ready > 0 then
+if nr > 0 then
   redis.call('ZADD', KEYS[1], unpack(ready))
 end
 -- One marker for each job added, up to 16 in the list.

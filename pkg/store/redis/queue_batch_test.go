@@ -1,6 +1,7 @@
 package redis_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"testing"
@@ -56,4 +57,53 @@ func TestEnqueueBatchIsPipelinedAndPerJob(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, ok)
 	assert.Equal(t, "b", l.ID, "priority order holds across a batch")
+}
+
+// TestEnqueueBatchIDs mixes, in one script call, ids of the caller's choosing (one held already,
+// one repeated in the batch) with ids the store assigns, and payloads in the meta entry with one
+// too large for it: only the ids of the caller's choosing can be taken.
+func TestEnqueueBatchIDs(t *testing.T) {
+	s := newStore(t, nil)
+	ctx := context.Background()
+	p := store.QueuePolicy{}
+	_, _, err := s.Enqueue(ctx, "ids", p, store.NewJob{ID: "held", Payload: []byte("first")})
+	require.NoError(t, err)
+	big := bytes.Repeat([]byte("x"), 9<<10)
+	jobs := []store.NewJob{
+		{Payload: []byte("assigned")},
+		{ID: "held", Payload: []byte("second")}, // held already
+		{ID: "new", Payload: big},
+		{Payload: big},
+		{ID: "new", Payload: []byte("again")}, // repeated in the batch
+		{ID: "held-not", Payload: []byte("mine")},
+	}
+	res, err := s.EnqueueBatch(ctx, "ids", p, jobs)
+	require.NoError(t, err)
+	want := map[string][]byte{}
+	for i, r := range res {
+		switch i {
+		case 1, 4:
+			require.ErrorIs(t, r.Err, store.ErrInvalid, "job %d", i)
+			require.ErrorContains(t, r.Err, "already in use", "job %d", i)
+		default:
+			require.NoError(t, r.Err, "job %d", i)
+			require.NotEmpty(t, r.ID)
+			want[r.ID] = jobs[i].Payload
+		}
+	}
+	assert.Equal(t, "new", res[2].ID)
+	assert.Equal(t, "held-not", res[5].ID)
+	assert.NotEqual(t, res[0].ID, res[3].ID)
+	want["held"] = []byte("first")
+	got := map[string][]byte{}
+	for range want {
+		l, ok, err := s.Dequeue(ctx, "ids", time.Minute)
+		require.NoError(t, err)
+		require.True(t, ok)
+		got[l.ID] = l.Payload
+	}
+	assert.Equal(t, want, got)
+	_, ok, err := s.Dequeue(ctx, "ids", time.Minute)
+	require.NoError(t, err)
+	assert.False(t, ok)
 }
