@@ -1,8 +1,6 @@
 package redis_test
 
 import (
-	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -99,50 +97,4 @@ func TestQueueAckDequeuePromotesEveryDueJob(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, best, next.ID)
 	assert.Equal(t, store.QueueStats{Ready: map[int]int{0: n}, InFlight: 1}, e.stats(t))
-}
-
-// TestQueueAckDequeueWorkers drains a queue with workers that ack each job and lease the next in
-// one call, sharing pipelines and script calls: every job is acked exactly once.
-func TestQueueAckDequeueWorkers(t *testing.T) {
-	e := newQenv(t)
-	const jobs, workers = 300, 8
-	p := store.QueuePolicy{ResultTTL: time.Hour}
-	for range jobs {
-		e.put(t, p, store.NewJob{})
-	}
-	var (
-		mu   sync.Mutex
-		seen = map[string]int{}
-		errs []error
-		wg   sync.WaitGroup
-	)
-	for range workers {
-		wg.Go(func() {
-			l, ok, err := e.s.Dequeue(e.ctx, e.q, time.Minute)
-			for err == nil && ok {
-				id := l.ID
-				var ackErr error
-				l, ok, ackErr, err = e.s.AckDequeue(e.ctx, e.q, p, l.ID, l.Token, []byte(id), time.Minute)
-				mu.Lock()
-				if ackErr == nil {
-					seen[id]++
-				}
-				errs = append(errs, ackErr)
-				mu.Unlock()
-			}
-			mu.Lock()
-			errs = append(errs, err)
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	require.NoError(t, errors.Join(errs...))
-	require.Len(t, seen, jobs)
-	for id, n := range seen {
-		require.Equal(t, 1, n, "job %q", id)
-		r, err := e.s.Result(e.ctx, e.q, id)
-		require.NoError(t, err)
-		require.Equal(t, id, string(r.Body))
-	}
-	assert.Equal(t, store.QueueStats{Ready: map[int]int{}}, e.stats(t))
 }

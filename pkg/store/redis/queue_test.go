@@ -606,44 +606,57 @@ func TestQueueClosed(t *testing.T) {
 	require.ErrorIs(t, e.s.WaitReady(e.ctx, e.q, time.Second), store.ErrClosed)
 }
 
-// TestQueueConcurrentWorkers drains a queue with several workers at once: every job is handed
-// out exactly once while no lease runs out.
+// TestQueueConcurrentWorkers drains a queue with several workers at once, each acking a job then
+// dequeueing the next, or doing both in one AckDequeue: every job is handed out and acked exactly
+// once while no lease runs out, and its result is kept.
 func TestQueueConcurrentWorkers(t *testing.T) {
-	e := newQenv(t)
-	const jobs, workers = 300, 8
-	for range jobs {
-		e.put(t, store.QueuePolicy{}, store.NewJob{})
-	}
-	var (
-		mu   sync.Mutex
-		seen = map[string]int{}
-		errs []error
-		wg   sync.WaitGroup
-	)
-	for range workers {
-		wg.Go(func() {
-			for {
-				l, ok, err := e.s.Dequeue(e.ctx, e.q, time.Minute)
-				if err == nil && ok {
-					err = e.s.Ack(e.ctx, e.q, store.QueuePolicy{}, l.ID, l.Token, nil)
-				}
-				mu.Lock()
-				if err != nil {
-					errs = append(errs, err)
-				} else if ok {
-					seen[l.ID]++
-				}
-				mu.Unlock()
-				if err != nil || !ok {
-					return
-				}
+	for _, both := range []bool{false, true} {
+		t.Run(map[bool]string{false: "Ack", true: "AckDequeue"}[both], func(t *testing.T) {
+			e := newQenv(t)
+			const jobs, workers = 300, 8
+			p := store.QueuePolicy{ResultTTL: time.Hour}
+			for range jobs {
+				e.put(t, p, store.NewJob{})
 			}
+			var (
+				mu   sync.Mutex
+				seen = map[string]int{}
+				errs []error
+				wg   sync.WaitGroup
+			)
+			for range workers {
+				wg.Go(func() {
+					l, ok, err := e.s.Dequeue(e.ctx, e.q, time.Minute)
+					for err == nil && ok {
+						id := l.ID
+						var ackErr error
+						if both {
+							l, ok, ackErr, err = e.s.AckDequeue(e.ctx, e.q, p, id, l.Token, []byte(id), time.Minute)
+						} else if ackErr = e.s.Ack(e.ctx, e.q, p, id, l.Token, []byte(id)); ackErr == nil {
+							l, ok, err = e.s.Dequeue(e.ctx, e.q, time.Minute)
+						}
+						mu.Lock()
+						if ackErr == nil {
+							seen[id]++
+						}
+						errs = append(errs, ackErr)
+						mu.Unlock()
+					}
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				})
+			}
+			wg.Wait()
+			require.NoError(t, errors.Join(errs...))
+			require.Len(t, seen, jobs)
+			for id, n := range seen {
+				require.Equal(t, 1, n, "job %q", id)
+				r, err := e.s.Result(e.ctx, e.q, id)
+				require.NoError(t, err)
+				require.Equal(t, id, string(r.Body))
+			}
+			assert.Equal(t, store.QueueStats{Ready: map[int]int{}}, e.stats(t))
 		})
-	}
-	wg.Wait()
-	require.Empty(t, errs, "%v", errors.Join(errs...))
-	require.Len(t, seen, jobs)
-	for id, n := range seen {
-		require.Equal(t, 1, n, "job %q", id)
 	}
 }
