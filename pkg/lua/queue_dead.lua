@@ -6,12 +6,16 @@
 -- KEYS[4] -> the ready set (see queue_enqueue.lua)
 -- KEYS[5] -> the wake list (see queue_enqueue.lua)
 -- KEYS[6] -> requeue: the job's result string (deleted); list: passed, and untouched
+-- KEYS[7] -> the delayed set (see queue_enqueue.lua); list: untouched
+-- KEYS[8] -> the in-flight set (see queue_enqueue.lua); list: untouched
 -- ARGV[1] -> "list" or "requeue"
 -- ARGV[2] -> list: at most how many jobs (≥ 1); requeue: the job's id
+-- ARGV[3] -> requeue: MaxLen, the jobs (ready, delayed, in flight) the queue may hold
 -- returns -> list: {id, meta, payload, ...}, three strings per job, oldest first: meta in the
 --            layout of queue_enqueue.lua, payload the payload if the entry does not hold it
 --            ("" otherwise); requeue: 0.
---            Error: "NOTFOUND <why>" when requeue names no dead job.
+--            Error: "NOTFOUND <why>" when requeue names no dead job; "QUEUEFULL <held>" when
+--            the queue holds MaxLen jobs (the job stays dead).
 
 -- current: see queue_dequeue.lua.
 local function current(m)
@@ -42,9 +46,14 @@ if ARGV[1] ~= 'requeue' then
   return redis.error_reply('ERR unknown operation ' .. ARGV[1])
 end
 local id = ARGV[2]
-if redis.call('ZREM', KEYS[1], id) == 0 then
+if not redis.call('ZSCORE', KEYS[1], id) then
   return redis.error_reply('NOTFOUND no such dead job')
 end
+local held = redis.call('ZCARD', KEYS[4]) + redis.call('ZCARD', KEYS[7]) + redis.call('ZCARD', KEYS[8])
+if held >= tonumber(ARGV[3]) then
+  return redis.error_reply('QUEUEFULL ' .. string.format('%d', held))
+end
+redis.call('ZREM', KEYS[1], id)
 local m = current(redis.call('HGET', KEYS[2], id))
 local p, s = string.match(m, '^(%d+)|(%d+)|', 34)
 -- Attempts start again; the reason it was buried stays as its last error.

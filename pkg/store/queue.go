@@ -164,7 +164,8 @@ type Queues interface {
 	QueueStats(ctx context.Context, queue string) (QueueStats, error)
 	// Dead lists up to n dead jobs, oldest first.
 	Dead(ctx context.Context, queue string, n int) ([]Job, error)
-	// Requeue moves a dead job back to ready, with its attempts reset.
+	// Requeue moves a dead job back to ready, with its attempts reset. It counts against MaxLen
+	// again: into a full queue the job stays dead, with ErrQueueFull.
 	Requeue(ctx context.Context, queue string, p QueuePolicy, id string) error
 	// WaitReady blocks until a job may be ready in queue (an enqueue or a retry happened) or
 	// the timeout passes, so that idle workers do not poll. It may return early.

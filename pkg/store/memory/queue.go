@@ -362,8 +362,13 @@ func (s *Store) Dead(ctx context.Context, name string, n int) ([]store.Job, erro
 	return out, nil
 }
 
-// Requeue implements store.Queues.
+// Requeue implements store.Queues. The job counts against MaxLen again: into a full queue it
+// stays dead, with ErrQueueFull.
 func (s *Store) Requeue(ctx context.Context, name string, p store.QueuePolicy, id string) error {
+	p = p.WithDefaults()
+	if err := p.Validate(); err != nil {
+		return err
+	}
 	q, _, err := s.lockQueue(ctx, name)
 	if err != nil {
 		return err
@@ -371,6 +376,9 @@ func (s *Store) Requeue(ctx context.Context, name string, p store.QueuePolicy, i
 	defer s.queues.mu.Unlock()
 	for i, d := range q.dead {
 		if d == id {
+			if held := len(q.jobs) - len(q.dead); held >= p.MaxLen {
+				return fmt.Errorf("%w: queue %q holds %d jobs: dead job %q stays dead", store.ErrQueueFull, name, held, id)
+			}
 			q.dead = append(q.dead[:i:i], q.dead[i+1:]...)
 			j := q.jobs[id]
 			j.Attempt, j.front = 0, false

@@ -490,21 +490,31 @@ func (s *Store) Dead(ctx context.Context, name string, n int) ([]store.Job, erro
 	return out, nil
 }
 
-// Requeue implements store.Queues. Like the memory store it does not count the job against
-// MaxLen: it was held all along, in the dead-letter set.
-func (s *Store) Requeue(ctx context.Context, name string, _ store.QueuePolicy, id string) error {
+// Requeue implements store.Queues. The job counts against MaxLen again: into a full queue it
+// stays dead, with ErrQueueFull.
+func (s *Store) Requeue(ctx context.Context, name string, p store.QueuePolicy, id string) error {
+	p = p.WithDefaults()
+	if err := p.Validate(); err != nil {
+		return err
+	}
 	if err := s.check(ctx, name); err != nil {
 		return err
 	}
-	_, err := s.runQueue(ctx, name, lua.QueueDead, s.deadKeys(name, id), "requeue", id)
-	if code, _ := replyCode(err); code == "NOTFOUND" {
+	_, err := s.runQueue(ctx, name, lua.QueueDead, s.deadKeys(name, id), "requeue", id, p.MaxLen)
+	switch code, rest := replyCode(err); code {
+	case "NOTFOUND":
 		return fmt.Errorf("%w: no dead job %q", store.ErrNotFound, id)
+	case "QUEUEFULL":
+		return fmt.Errorf("%w: queue %q holds %s jobs: dead job %q stays dead", store.ErrQueueFull, name, rest, id)
 	}
 	return s.wrap(ctx, err)
 }
 
+// deadKeys is queue_dead.lua's keys, with the result key of job id.
 func (s *Store) deadKeys(name, id string) []string {
-	return with(s.queueKeysOf(name).dead, s.resultKey(name, id))
+	keys := with(s.queueKeysOf(name).dead)
+	keys[5] = s.resultKey(name, id)
+	return keys
 }
 
 // WaitReady implements store.Queues. It returns at once when a job is ready; otherwise it blocks

@@ -378,9 +378,10 @@ func (d *qdiff) pick(q string) idPair {
 func (d *qdiff) requeue() {
 	q := d.queue()
 	id := d.pick(q)
-	op := fmt.Sprintf("Requeue(%q, %q)", q, id.red)
-	merr := d.mem.Requeue(d.t.Context(), q, d.policy(), id.mem)
-	rerr := d.red.Requeue(d.t.Context(), q, d.policy(), id.red)
+	p := d.policy()
+	op := fmt.Sprintf("Requeue(%q, %q, MaxLen %d)", q, id.red, p.MaxLen)
+	merr := d.mem.Requeue(d.t.Context(), q, p, id.mem)
+	rerr := d.red.Requeue(d.t.Context(), q, p, id.red)
 	d.note("%s = %v", op, rerr)
 	d.sameErr(op, merr, rerr)
 }

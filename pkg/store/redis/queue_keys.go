@@ -55,7 +55,8 @@ type queueKeySet struct {
 	reap []string
 	// stats is queue_stats.lua's: ready, in flight, delayed, dead.
 	stats []string
-	// dead is queue_dead.lua's less the result key: dead, meta, payload, ready, wake.
+	// dead is queue_dead.lua's less the result key (KEYS[6]), which the call puts in: dead,
+	// meta, payload, ready, wake, -, delayed, in flight.
 	dead []string
 }
 
@@ -85,7 +86,7 @@ func (s *Store) queueKeysOf(queue string) *queueKeySet {
 		extend: []string{inflight, meta},
 		reap:   []string{ready, meta, inflight, wake},
 		stats:  []string{ready, inflight, delayed, dead},
-		dead:   []string{dead, meta, payload, ready, wake},
+		dead:   []string{dead, meta, payload, ready, wake, "", delayed, inflight},
 	}
 	if c.n.Load() < keyCacheMax {
 		if v, loaded := c.m.LoadOrStore(queue, ks); loaded {

@@ -285,7 +285,12 @@ func (m *queueModel) dequeue(t *testing.T) {
 func (m *queueModel) requeue(t *testing.T, step int) {
 	h := m.h
 	j := m.pick(mDead)
-	if j == nil || m.live() >= modelMaxLen {
+	if j != nil && m.live() >= modelMaxLen {
+		// A full queue: the job stays dead.
+		require.ErrorIs(t, h.s.Requeue(h.ctx, m.q, modelPolicy, j.id), store.ErrQueueFull, "step %d: Requeue", step)
+		return
+	}
+	if j == nil {
 		// Requeue of a job that is not dead.
 		if o := m.pick(mReady); o != nil {
 			require.ErrorIs(t, h.s.Requeue(h.ctx, m.q, modelPolicy, o.id), store.ErrNotFound)
@@ -394,8 +399,11 @@ func (m *queueModel) checkResultsAndDead(t *testing.T) {
 func (m *queueModel) drain(t *testing.T) {
 	h := m.h
 	m.checkResultsAndDead(t)
+	// Every dead job back at once: past the model's bound, which Requeue honours.
+	lifted := modelPolicy
+	lifted.MaxLen = modelMaxLen + len(m.dead)
 	for _, id := range slices.Clone(m.dead) {
-		require.NoError(t, h.s.Requeue(h.ctx, m.q, modelPolicy, id))
+		require.NoError(t, h.s.Requeue(h.ctx, m.q, lifted, id))
 		m.jobs[id].state = mReady
 	}
 	m.dead = nil

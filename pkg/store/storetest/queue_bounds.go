@@ -14,6 +14,7 @@ import (
 var queueBoundsTests = []queueTest{
 	{"MaxLen", testQueueMaxLen},
 	{"MaxLenCountsRetriedAndReaped", testQueueMaxLenRetried},
+	{"MaxLenBoundsRequeue", testQueueMaxLenRequeue},
 	{"MaxPayload", testQueueMaxPayload},
 	{"DefaultMaxPayload", testQueueDefaultMaxPayload},
 	{"PriorityRange", testQueuePriorityRange},
@@ -68,6 +69,29 @@ func testQueueMaxLenRetried(t *testing.T, h *qharness) {
 	_, _, err := h.s.Enqueue(h.ctx, q, p, store.NewJob{Payload: []byte("c")})
 	require.ErrorIs(t, err, store.ErrQueueFull, "a retried job waiting and a reaped job ready still count")
 	require.Equal(t, b.ID, h.dequeue(t, q).ID)
+}
+
+// testQueueMaxLenRequeue requeues a dead job into a full queue: it stays dead, with
+// ErrQueueFull, until a place is free.
+func testQueueMaxLenRequeue(t *testing.T, h *qharness) {
+	q, p := h.queue("maxlen-requeue"), store.QueuePolicy{MaxLen: 2}
+	h.enqueue(t, q, p, store.NewJob{Payload: []byte("poison")})
+	a := h.dequeue(t, q)
+	require.NoError(t, h.s.Bury(h.ctx, q, p, a.ID, a.Token, "bad"))
+	h.enqueue(t, q, p, store.NewJob{Payload: []byte("b"), Delay: time.Hour})
+	h.enqueue(t, q, p, store.NewJob{Payload: []byte("c")})
+	require.ErrorIs(t, h.s.Requeue(h.ctx, q, p, a.ID), store.ErrQueueFull, "ready and delayed jobs fill the queue")
+	h.requireStats(t, q, store.QueueStats{Ready: map[int]int{0: 1}, Delayed: 1, Dead: 1})
+	require.Equal(t, []string{"poison"}, h.dead(t, q, 10), "the job stays dead")
+
+	c := h.dequeue(t, q)
+	require.ErrorIs(t, h.s.Requeue(h.ctx, q, p, a.ID), store.ErrQueueFull, "a job in flight counts")
+	h.ack(t, q, c, nil)
+	require.NoError(t, h.s.Requeue(h.ctx, q, p, a.ID), "an acked job frees its place")
+	h.requireStats(t, q, store.QueueStats{Ready: map[int]int{0: 1}, Delayed: 1})
+	l := h.dequeue(t, q)
+	require.Equal(t, a.ID, l.ID)
+	require.Equal(t, 1, l.Attempt, "attempts start again")
 }
 
 func testQueueMaxPayload(t *testing.T, h *qharness) {
@@ -141,6 +165,7 @@ func testQueueInvalidPolicy(t *testing.T, h *qharness) {
 	for _, c := range badQueuePolicies {
 		requireInvalid(t, h.s.Ack(h.ctx, q, c.p, l.ID, l.Token, []byte("r")), c.field)
 		requireInvalid(t, h.s.Bury(h.ctx, q, c.p, l.ID, l.Token, "why"), c.field)
+		requireInvalid(t, h.s.Requeue(h.ctx, q, c.p, l.ID), c.field)
 	}
 	h.requireStats(t, q, store.QueueStats{InFlight: 1})
 	h.noResult(t, q, l.ID)
