@@ -1,9 +1,10 @@
 -- breaker.lua: one circuit breaker's transitions, each call one atomic step.
 --
--- KEYS[1] -> the breaker's hash: s state (0 closed, 1 open, 2 half-open), g generation,
---            c consecutive failures, t trips since closed, u open until (µs), p probes in
---            flight, ps when the last probe was granted (µs), k probe successes, and the rolling
---            window's slices w<j>i (slice index), w<j>c (calls), w<j>f (failures) for j = 0..9
+-- KEYS[1] -> the breaker's hash, which expires once idle (see save): s state (0 closed, 1 open,
+--            2 half-open), g generation, c consecutive failures, t trips since closed, u open
+--            until (µs), p probes in flight, ps when the last probe was granted (µs), k probe
+--            successes, and the rolling window's slices w<j>i (slice index), w<j>c (calls),
+--            w<j>f (failures) for j = 0..9
 -- ARGV[1] -> now in µs, or "0" to read Redis TIME
 -- ARGV[2] -> the operation: "acquire", "record" or "status"
 -- ARGV[3] -> consecutive failures that trip (≤ 0 disables the rule)
@@ -29,6 +30,7 @@ local cf, rate, window = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local min_calls, open_us, max_open = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local max_probes, need = tonumber(ARGV[9]), tonumber(ARGV[10])
 local SLICES = 10
+local IDLE = 86400000000 -- a day in µs: see save
 local slice = window / SLICES
 
 local raw = redis.call('HGETALL', KEYS[1])
@@ -53,6 +55,10 @@ local function save()
     kv[#kv + 1] = 'w' .. j .. 'f'; kv[#kv + 1] = fmt(win[j].f)
   end
   redis.call('HSET', KEYS[1], unpack(kv))
+  -- The hash outlives all it remembers (the open period and the longest it may grow to, a
+  -- window) by a day: a breaker idle longer than that starts afresh, closed, and its key is gone.
+  local keep = math.max(st.u - now, 0) + math.max(open_us, max_open) + window + IDLE
+  redis.call('PEXPIRE', KEYS[1], string.format('%d', math.ceil(keep / 1000)))
 end
 
 local function clear_window()

@@ -213,3 +213,22 @@ func requireOneHashTag(t *testing.T, prefix, key string) string {
 	assert.True(t, strings.HasSuffix(key, "}"), "key %q: the tag closes the key", key)
 	return key[open+1 : end]
 }
+
+// TestBreakerKeyExpiresOnceIdle checks that a breaker's hash does not stay forever: it outlives
+// the open period (grown to its longest) and the window by a day, and no more.
+func TestBreakerKeyExpiresOnceIdle(t *testing.T) {
+	s := newStore(t, nil)
+	ctx := t.Context()
+	p := store.BreakerPolicy{ConsecutiveFailures: 1, OpenTimeout: time.Minute, MaxOpenTimeout: time.Hour, Window: 10 * time.Minute}
+	pm, err := s.Acquire(ctx, "idle", p)
+	require.NoError(t, err)
+	_, err = s.Record(ctx, "idle", p, pm, store.Failure)
+	require.NoError(t, err)
+	key := s.Client().Keys(ctx, testPrefix(t)+"*br:idle*").Val()
+	require.Len(t, key, 1)
+	ttl, err := s.Client().PTTL(ctx, key[0]).Result()
+	require.NoError(t, err)
+	// Open for a minute, then up to an hour of growth, a 10-minute window, a day.
+	want := time.Minute + time.Hour + 10*time.Minute + 24*time.Hour
+	assert.InDelta(t, want.Seconds(), ttl.Seconds(), 5, "the breaker's key expires once idle")
+}
