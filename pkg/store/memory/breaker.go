@@ -18,6 +18,18 @@ type breaker struct {
 	probeSince int64 // when the last probe was granted; lost probes are forgotten after OpenTimeout
 	successes  int   // probe successes in this half-open period
 	window     [store.WindowBuckets]slot
+	expires    int64 // when a sweep forgets the breaker, idle: see touch
+}
+
+// breakerIdle is how long a breaker is kept past all it remembers, as in breaker.lua.
+const breakerIdle = 24 * time.Hour
+
+// touch keeps b for a day past its open period (grown to its longest) and its window: a breaker
+// idle longer is forgotten by the shard's sweep and starts afresh, closed, as its Redis hash
+// expires.
+func (b *breaker) touch(p store.BreakerPolicy, now int64) {
+	b.expires = now + max(b.openUntil-now, 0) + max(p.OpenTimeout, p.MaxOpenTimeout).Microseconds() +
+		p.Window.Microseconds() + breakerIdle.Microseconds()
 }
 
 // slot is one slice of the rolling failure-rate window.
@@ -34,6 +46,7 @@ func (s *Store) breakerFor(ctx context.Context, name string, p *store.BreakerPol
 	now := s.now()
 	sh := s.shard(name)
 	sh.mu.Lock()
+	sh.maybeSweep(now)
 	b := sh.breakers[name]
 	if b == nil {
 		b = &breaker{}
@@ -49,7 +62,9 @@ func (s *Store) Acquire(ctx context.Context, name string, p store.BreakerPolicy)
 		return store.Permit{}, err
 	}
 	defer sh.mu.Unlock()
-	return b.acquire(p, now), nil
+	pm := b.acquire(p, now)
+	b.touch(p, now)
+	return pm, nil
 }
 
 // Record implements store.Breakers.
@@ -59,7 +74,9 @@ func (s *Store) Record(ctx context.Context, name string, p store.BreakerPolicy, 
 		return store.BreakerStatus{}, err
 	}
 	defer sh.mu.Unlock()
-	return b.record(p, permit, o, now), nil
+	st := b.record(p, permit, o, now)
+	b.touch(p, now)
+	return st, nil
 }
 
 // BreakerStatus implements store.Breakers.

@@ -241,7 +241,8 @@ func (s *Store) Block(ctx context.Context, key string, until time.Time) error {
 }
 
 // maybeSweep forgets keys whose buckets are all full and whose pause has ended: such a key
-// behaves exactly like one never seen, so memory stays bounded by the keys in recent use.
+// behaves exactly like one never seen, so memory stays bounded by the keys in recent use. It
+// forgets breakers idle past their expiry too (see breaker.touch).
 func (sh *shard) maybeSweep(now int64) {
 	if now < sh.sweepAt {
 		return
@@ -263,6 +264,11 @@ func (sh *shard) maybeSweep(now int64) {
 			if e == sh.last {
 				sh.lastKey, sh.last = "", nil
 			}
+		}
+	}
+	for name, b := range sh.breakers {
+		if b.expires <= now {
+			delete(sh.breakers, name)
 		}
 	}
 }

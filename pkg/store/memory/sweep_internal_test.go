@@ -48,3 +48,39 @@ func TestSweepForgetsOnlyIdleKeys(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, d.Allowed, "the pause survived the sweep")
 }
+
+// TestSweepForgetsIdleBreakers checks that a breaker is kept a day past its open period (grown to
+// its longest) and its window, as its Redis hash is, and then forgotten: it starts afresh, closed.
+func TestSweepForgetsIdleBreakers(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := New(WithClock(clk))
+	ctx := t.Context()
+	p := store.BreakerPolicy{ConsecutiveFailures: 1, OpenTimeout: time.Minute, MaxOpenTimeout: time.Hour, Window: 10 * time.Minute}
+	trip := func(name string) {
+		pm, err := s.Acquire(ctx, name, p)
+		require.NoError(t, err)
+		st, err := s.Record(ctx, name, p, pm, store.Failure)
+		require.NoError(t, err)
+		require.Equal(t, store.Open, st.State)
+	}
+	trip("idle")
+	keep := time.Minute + time.Hour + 10*time.Minute + 24*time.Hour
+
+	clk.Advance(keep - time.Second)
+	trip("busy") // sweeps the shards it lands on: "idle" is not due yet
+	st, err := s.BreakerStatus(ctx, "idle", p)
+	require.NoError(t, err)
+	require.NotZero(t, st.Generation, "kept until its expiry")
+
+	clk.Advance(sweepEvery + time.Second) // past the expiry, and past the shard's next sweep
+	for i := range shardCount * 20 { // sweep every shard
+		_, err := s.BreakerStatus(ctx, fmt.Sprintf("probe-%d", i), p)
+		require.NoError(t, err)
+	}
+	require.NotContains(t, s.shard("idle").breakers, "idle")
+	st, err = s.BreakerStatus(ctx, "idle", p)
+	require.NoError(t, err)
+	require.Equal(t, store.Closed, st.State)
+	require.Zero(t, st.Generation, "afresh")
+	require.Contains(t, s.shard("busy").breakers, "busy")
+}
