@@ -73,7 +73,7 @@ func TestSweepForgetsIdleBreakers(t *testing.T) {
 	require.NotZero(t, st.Generation, "kept until its expiry")
 
 	clk.Advance(sweepEvery + time.Second) // past the expiry, and past the shard's next sweep
-	for i := range shardCount * 20 { // sweep every shard
+	for i := range shardCount * 20 {      // sweep every shard
 		_, err := s.BreakerStatus(ctx, fmt.Sprintf("probe-%d", i), p)
 		require.NoError(t, err)
 	}
