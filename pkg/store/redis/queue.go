@@ -47,24 +47,28 @@ func (s *Store) Enqueue(ctx context.Context, name string, p store.QueuePolicy, n
 	return s.enqueueReply(ctx, name, c, v, err)
 }
 
-// enqueueCall is queue_enqueue.lua's keys for one job and the job's arguments: its six, then
-// with an idempotency key the key's two (see the script's header).
-func (s *Store) enqueueCall(name string, p store.QueuePolicy, nj store.NewJob) ([]string, []any) {
-	// where is the payload's place (see the script), in capitals when the id is the store's.
-	id, where := nj.ID, "i"
+// payloadPlace is queue_enqueue.lua's argument for where a job's payload goes, by whether it is
+// too large for the meta entry and whether the store assigned the id, boxed once.
+var payloadPlace = [2][2]any{{"i", "I"}, {"x", "X"}}
+
+// enqueueCall fills c with queue_enqueue.lua's keys for one job and the job's arguments: its
+// six, then with an idempotency key the key's two (see the script's header).
+func (s *Store) enqueueCall(c *queueCall, name string, p store.QueuePolicy, nj store.NewJob) {
+	id, large, assigned := nj.ID, 0, 0
 	if len(nj.Payload) > inlinePayload {
-		where = "x"
+		large = 1
 	}
 	if id == "" {
-		id, where = s.newID(), strings.ToUpper(where)
+		id, assigned = s.newID(), 1
 	}
-	keys := s.queueKeysOf(name).jobs
-	args := []any{id, nj.Priority, min(ceilMicros(nj.Delay), maxDelay), p.MaxLen, nj.Payload, where, nil, nil}
-	if nj.IdempotencyKey == "" {
-		return keys, args[:6]
+	c.keys = s.queueKeysOf(name).jobs
+	c.argv = [8]any{id, nj.Priority, min(ceilMicros(nj.Delay), maxDelay), p.MaxLen, nj.Payload, payloadPlace[large][assigned]}
+	c.args = c.argv[:6]
+	if nj.IdempotencyKey != "" {
+		c.argv[6], c.argv[7] = p.IdempotencyTTL.Microseconds(), s.keepMillis(p.IdempotencyTTL)
+		c.args = c.argv[:8]
+		c.keys = with(c.keys, s.idemKey(name, nj.IdempotencyKey))
 	}
-	args[6], args[7] = p.IdempotencyTTL.Microseconds(), s.keepMillis(p.IdempotencyTTL)
-	return with(keys, s.idemKey(name, nj.IdempotencyKey)), args
 }
 
 // enqueueReply reads queue_enqueue.lua's answer about the job of step c: its outcome, or the
@@ -102,7 +106,9 @@ func (s *Store) enqueueReply(ctx context.Context, name string, c *queueCall, v a
 // those of different stores and processes.
 func (s *Store) newID() string {
 	qs := queueStateOf(s)
-	return strconv.FormatUint(qs.ids.Add(1), 36) + "-" + qs.idTag
+	var b [32]byte
+	id := append(strconv.AppendUint(b[:0], qs.ids.Add(1), 36), '-')
+	return string(append(id, qs.idTag...))
 }
 
 // ceilMicros rounds d up to whole µs: a lease or a delay never ends early.

@@ -65,6 +65,7 @@ type queueCall struct {
 	sc   *lua.Script
 	keys []string // callScript: the script's; callLease and callAck: the queue's lease keys
 	args []any
+	argv [8]any // callEnqueue: where args lives
 
 	lease     int64 // µs
 	promoted  bool  // an earlier call of the dequeue promoted a full batch
@@ -140,9 +141,9 @@ func (s *Store) runLease(ctx context.Context, name string, lease int64, promoted
 // other jobs: its reply is the job's outcome, an error reply about the job its error. A job with
 // an idempotency key, or a payload too large for its meta entry, goes in a call of its own.
 func (s *Store) enqueueStep(name string, p store.QueuePolicy, nj store.NewJob) *queueCall {
-	keys, args := s.enqueueCall(name, p, nj)
-	return &queueCall{kind: callEnqueue, keys: keys, args: args,
-		alone: nj.IdempotencyKey != "" || len(nj.Payload) > inlinePayload}
+	c := &queueCall{kind: callEnqueue, alone: nj.IdempotencyKey != "" || len(nj.Payload) > inlinePayload}
+	s.enqueueCall(c, name, p, nj)
+	return c
 }
 
 // queueStep runs c, bounded by ctx and the store's timeout: at once when no call of queue name is
