@@ -13,25 +13,30 @@
 -- KEYS[7] -> the wake list that idle workers BLPOP: at most 16 markers, all "1"
 -- KEYS[8] -> only for one job with an idempotency key: its string "<expires_us>:<id>"
 -- ARGV[1] -> now in µs, or "0" to read Redis TIME
--- ARGV[2] -> n, how many jobs (1 with KEYS[8]); each takes six arguments, the first's ARGV[3]
---            to ARGV[8], the k-th's from ARGV[6k - 3]:
+-- ARGV[2] -> n, how many jobs. One job ("1") takes the six arguments below, and two more with
+--            KEYS[8]; several jobs (n >= 2, without KEYS[8]) take others, see "several" below.
 -- ARGV[3] -> the job's id (the caller assigns one when the job has none)
 -- ARGV[4] -> priority (0 to store.MaxPriority, validated by the caller), in decimal
 -- ARGV[5] -> delay in µs, in decimal ("0": ready at once)
 -- ARGV[6] -> MaxLen: the jobs (ready, delayed, in flight) the queue may hold
 -- ARGV[7] -> the payload (MaxPayload is checked by the caller)
 -- ARGV[8] -> "i" to keep the payload in the job's meta entry (a small one: it is copied whenever
---            the entry is rewritten), "x" to keep it in the payload hash; in capitals ("I",
---            "X") when the store assigned the id (a count and a random tag: new by
---            construction), so that several jobs need not look it up
+--            the entry is rewritten), "x" to keep it in the payload hash
 -- ARGV[9] -> only with KEYS[8]: the idempotency key's TTL in µs
 -- ARGV[10] -> only with KEYS[8]: how long Redis keeps the key, in ms
--- returns -> one job: its outcome; several: {outcome, ...}, one for each job in order, as if each
---            had been enqueued by a call of its own, one after another. An outcome is the job's
---            id when it was added (0 in the array of several: the caller knows the id); {id} when the idempotency key named a live job's id, and then
---            nothing was added; an error reply "QUEUEFULL <held>" when the queue held MaxLen
---            jobs, or "DUPID" when a job with that id was held already, and then nothing was
---            added for that job (in the array of several, an error element).
+-- several -> jobs whose payloads are all kept in their meta entries take, after ARGV[2]: MaxLen,
+--            the same for every one of them (in ARGV[3]); n characters (in ARGV[4]), one a job,
+--            "c" when the caller chose its id (it may be taken), "s" when the store assigned it
+--            (a count and a random tag: new by construction, so it is not looked up); then four
+--            arguments a job, the k-th's from ARGV[4k + 1]: its id, priority, delay and payload,
+--            as for one job.
+-- returns -> one job: its outcome: its id when it was added; {id} when the idempotency key named
+--            a live job's id, and then nothing was added; an error reply "QUEUEFULL <held>" when
+--            the queue held MaxLen jobs, or "DUPID" when a job with that id was held already,
+--            and then nothing was added.
+--            Several: n when every job was added; otherwise {outcome, ...}, one for each job in
+--            order, as if each had been enqueued by a call of its own, one after another: 0
+--            when it was added (the caller knows the id), else the error reply about it.
 
 -- Numbers cost: every argument of redis.call is a string, and a number is read only when needed.
 local enq = ARGV[1]
@@ -39,9 +44,6 @@ if enq == '0' then
   local t = redis.call('TIME')
   enq = t[1] .. string.sub('00000' .. t[2], -6)
 end
-
--- The payload's place as the meta entry holds it.
-local lower = {i = 'i', x = 'x', I = 'i', X = 'x'}
 
 if ARGV[2] == '1' then
   -- One job, the common case, without the tables that several need.
@@ -68,9 +70,8 @@ if ARGV[2] == '1' then
   -- A number drawn for a job whose id turns out to be taken is skipped: order needs no gapless
   -- sequence.
   local s = string.format('%016d', redis.call('HINCRBY', KEYS[6], 'seq', '1'))
-  local id, p, where = ARGV[3], ARGV[4], lower[ARGV[8]]
-  local inline = where == 'i'
-  local m = '0000000000|-------------------|' .. where .. '|' .. p .. '|' .. s .. '|' .. enq .. '|0|' ..
+  local id, p, inline = ARGV[3], ARGV[4], ARGV[8] == 'i'
+  local m = '0000000000|-------------------|' .. ARGV[8] .. '|' .. p .. '|' .. s .. '|' .. enq .. '|0|' ..
     (inline and ARGV[7] or '')
   if redis.call('HSETNX', KEYS[2], id, m) == 0 then
     return redis.error_reply('DUPID job id already in use')
@@ -97,14 +98,13 @@ end
 
 -- Several jobs, each as the one above, one after another, but with one command of each kind for
 -- all of them.
-local n = tonumber(ARGV[2])
+local n, maxlen, chosen = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 -- taken holds the ids in use: those of the caller's choosing that the meta hash holds, then each
--- id as its job is added (a later job with the same id is a duplicate of that one).
+-- such id as its job is added (a later job with the same id is a duplicate of that one).
 local taken, check = {}, {}
 for k = 1, n do
-  local where = ARGV[6 * k + 2]
-  if where == 'i' or where == 'x' then
-    check[#check + 1] = ARGV[6 * k - 3]
+  if string.byte(chosen, k) == 99 then -- "c"
+    check[#check + 1] = ARGV[4 * k + 1]
   end
 end
 if #check > 0 then
@@ -119,11 +119,11 @@ end
 local hlen = redis.call('HLEN', KEYS[2])
 local held
 local seq = redis.call('HINCRBY', KEYS[6], 'seq', ARGV[2]) - n
-local out, added, entries, ready, delayed, outside = {}, 0, {}, {}, {}, {}
-local nr, nd, no = 0, 0, 0 -- the lengths of ready, delayed and outside
+local out, added, entries, ready, delayed = {}, 0, {}, {}, {}
+local nr, nd = 0, 0 -- the lengths of ready and delayed
 for k = 1, n do
-  local j = 6 * k - 3
-  local id, p, delay, maxlen, w = ARGV[j], ARGV[j + 1], ARGV[j + 2], tonumber(ARGV[j + 3]), ARGV[j + 5]
+  local j = 4 * k + 1
+  local id, p, delay = ARGV[j], ARGV[j + 1], ARGV[j + 2]
   if not held and hlen + added >= maxlen then
     held = redis.call('ZCARD', KEYS[1]) + redis.call('ZCARD', KEYS[4]) + redis.call('ZCARD', KEYS[5])
   end
@@ -132,18 +132,14 @@ for k = 1, n do
   elseif taken[id] then
     out[k] = redis.error_reply('DUPID job id already in use')
   else
-    if w == 'i' or w == 'x' then -- (an id of the store's comes once)
+    if string.byte(chosen, k) == 99 then
       taken[id] = true
     end
     local s = string.format('%016d', seq + k)
     added = added + 1
     entries[2 * added - 1] = id
-    if lower[w] == 'i' then
-      entries[2 * added] = '0000000000|-------------------|i|' .. p .. '|' .. s .. '|' .. enq .. '|0|' .. ARGV[j + 4]
-    else
-      entries[2 * added] = '0000000000|-------------------|x|' .. p .. '|' .. s .. '|' .. enq .. '|0|'
-      outside[no + 1], outside[no + 2], no = id, ARGV[j + 4], no + 2
-    end
+    entries[2 * added] = '0000000000|-------------------|i|' .. p .. '|' .. s .. '|' .. enq .. '|0|' ..
+      ARGV[j + 3]
     if delay ~= '0' then
       delayed[nd + 1], delayed[nd + 2], nd = string.format('%d', tonumber(enq) + tonumber(delay)), id, nd + 2
     else
@@ -156,9 +152,6 @@ if added == 0 then
   return out
 end
 redis.call('HSET', KEYS[2], unpack(entries))
-if no > 0 then
-  redis.call('HSET', KEYS[3], unpack(outside))
-end
 if nd > 0 then
   redis.call('ZADD', KEYS[4], unpack(delayed))
 end
@@ -173,5 +166,8 @@ if want > 0 then
     marks[k] = '1'
   end
   redis.call('LPUSH', KEYS[7], unpack(marks))
+end
+if added == n then
+  return n
 end
 return out

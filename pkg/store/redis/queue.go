@@ -47,22 +47,18 @@ func (s *Store) Enqueue(ctx context.Context, name string, p store.QueuePolicy, n
 	return s.enqueueReply(ctx, name, c, v, err)
 }
 
-// payloadPlace is queue_enqueue.lua's argument for where a job's payload goes, by whether it is
-// too large for the meta entry and whether the store assigned the id, boxed once.
-var payloadPlace = [2][2]any{{"i", "I"}, {"x", "X"}}
-
 // enqueueCall fills c with queue_enqueue.lua's keys for one job and the job's arguments: its
 // six, then with an idempotency key the key's two (see the script's header).
 func (s *Store) enqueueCall(c *queueCall, name string, p store.QueuePolicy, nj store.NewJob) {
-	id, large, assigned := nj.ID, 0, 0
+	id, where := nj.ID, "i"
 	if len(nj.Payload) > inlinePayload {
-		large = 1
+		where = "x"
 	}
 	if id == "" {
-		id, assigned = s.newID(), 1
+		id, c.assigned = s.newID(), true
 	}
 	c.keys = s.queueKeysOf(name).jobs
-	c.argv = [8]any{id, nj.Priority, min(ceilMicros(nj.Delay), maxDelay), p.MaxLen, nj.Payload, payloadPlace[large][assigned]}
+	c.argv = [8]any{id, nj.Priority, min(ceilMicros(nj.Delay), maxDelay), p.MaxLen, nj.Payload, where}
 	c.args = c.argv[:6]
 	if nj.IdempotencyKey != "" {
 		c.argv[6], c.argv[7] = p.IdempotencyTTL.Microseconds(), s.keepMillis(p.IdempotencyTTL)

@@ -65,7 +65,9 @@ type queueCall struct {
 	sc   *lua.Script
 	keys []string // callScript: the script's; callLease and callAck: the queue's lease keys
 	args []any
-	argv [8]any // callEnqueue: where args lives
+	argv [8]any // callEnqueue: where args lives: id, priority, delay, MaxLen, payload, place, ...
+
+	assigned bool // callEnqueue: the store assigned the job's id
 
 	lease     int64 // µs
 	promoted  bool  // an earlier call of the dequeue promoted a full batch
@@ -278,7 +280,7 @@ type queueGroup struct {
 // result) and five arguments.
 const maxAcksPerCall = 32
 
-// maxEnqueuesPerCall is how many jobs queue_enqueue.lua takes in one call: six arguments each.
+// maxEnqueuesPerCall is how many jobs queue_enqueue.lua takes in one call: four arguments each.
 const maxEnqueuesPerCall = 64
 
 // groups sorts a batch into script calls: each callScript alone; the acks up to maxAcksPerCall to
@@ -299,8 +301,8 @@ func groups(batch []*queueCall) []queueGroup {
 		case callScript:
 			out = append(out, queueGroup{calls: []*queueCall{c}})
 		case callEnqueue:
-			if c.alone || len(enqueues) == maxEnqueuesPerCall {
-				flush()
+			if c.alone || len(enqueues) == maxEnqueuesPerCall || len(enqueues) > 0 && enqueues[0].argv[3] != c.argv[3] {
+				flush() // (the jobs of one call share MaxLen)
 			}
 			if c.alone {
 				out = append(out, queueGroup{calls: []*queueCall{c}})
@@ -337,11 +339,21 @@ func (s *Store) script(g queueGroup) (*lua.Script, []string, []any) {
 	case callScript:
 		return c.sc, c.keys, c.args
 	case callEnqueue:
-		args := make([]any, 0, 2+len(c.args)*len(g.calls))
-		args = append(args, s.nowArg(), len(g.calls))
-		for _, e := range g.calls {
-			args = append(args, e.args...)
+		if len(g.calls) == 1 {
+			return lua.QueueEnqueue, c.keys, append([]any{s.nowArg(), 1}, c.args...)
 		}
+		// Several jobs: MaxLen once, whose ids are the store's, then four arguments a job.
+		chosen := make([]byte, len(g.calls))
+		args := make([]any, 4, 4+4*len(g.calls))
+		args[0], args[1], args[2] = s.nowArg(), len(g.calls), c.argv[3]
+		for i, e := range g.calls {
+			chosen[i] = 'c'
+			if e.assigned {
+				chosen[i] = 's'
+			}
+			args = append(args, e.argv[0], e.argv[1], e.argv[2], e.argv[4])
+		}
+		args[3] = string(chosen)
 		return lua.QueueEnqueue, c.keys, args
 	}
 	acks := 0
@@ -382,21 +394,29 @@ func (s *Store) script(g queueGroup) (*lua.Script, []string, []any) {
 // answer hands the reply of the group's script call, or its error, to each of its calls.
 func (g queueGroup) answer(v any, err error) {
 	first := g.calls[0]
-	if err == nil && first.kind != callScript && (first.kind != callEnqueue || len(g.calls) > 1) {
-		// An array of one element for each call (one job alone gets its outcome itself).
+	// One job alone gets its outcome itself; the other groups get an array, one element a call,
+	// except several jobs that were all added: their number.
+	several := first.kind != callScript && (first.kind != callEnqueue || len(g.calls) > 1)
+	switch {
+	case err != nil:
+	case first.kind == callEnqueue && several && v == any(int64(len(g.calls))):
+		for _, c := range g.calls {
+			c.v = int64(0)
+		}
+	case several:
 		arr, ok := v.([]any)
 		if !ok || len(arr) != len(g.calls) {
 			err = unexpected(v)
-		} else {
-			for i, c := range g.calls {
-				if e, ok := arr[i].(error); ok { // an error reply about this call's job alone
-					c.err = e
-				} else {
-					c.v = arr[i]
-				}
+			break
+		}
+		for i, c := range g.calls {
+			if e, ok := arr[i].(error); ok { // an error reply about this call's job alone
+				c.err = e
+			} else {
+				c.v = arr[i]
 			}
 		}
-	} else if err == nil {
+	default:
 		first.v = v
 	}
 	for _, c := range g.calls {

@@ -333,3 +333,46 @@ func TestQueueCombinedEnqueues(t *testing.T) {
 	}
 	e.none(t)
 }
+
+// TestQueueCombinedAssignedIDs enqueues jobs without ids from many callers at once, so that jobs
+// whose ids the store assigns share script calls (and the all-added reply): every job is added
+// once, under the id its caller got, with its payload, priority and delay.
+func TestQueueCombinedAssignedIDs(t *testing.T) {
+	e := newQenv(t)
+	const jobs = 200
+	p := store.QueuePolicy{}
+	ids := make([]string, jobs)
+	errs := make([]error, jobs)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range jobs {
+		wg.Go(func() {
+			<-start
+			nj := store.NewJob{Priority: i % 3, Payload: []byte(fmt.Sprint(i))}
+			if i%5 == 0 {
+				nj.Delay = time.Hour
+			}
+			ids[i], _, errs[i] = e.s.Enqueue(e.ctx, e.q, p, nj)
+		})
+	}
+	close(start)
+	wg.Wait()
+	require.NoError(t, errors.Join(errs...))
+	byID := map[string]int{}
+	for i, id := range ids {
+		byID[id] = i
+	}
+	require.Len(t, byID, jobs, "every job has an id of its own")
+	assert.Equal(t, store.QueueStats{Ready: map[int]int{0: 53, 1: 54, 2: 53}, Delayed: 40}, e.stats(t))
+	last := 2
+	for range jobs - 40 {
+		l := e.take(t, time.Minute)
+		i, ok := byID[l.ID]
+		require.True(t, ok, l.ID)
+		assert.Equal(t, fmt.Sprint(i), string(l.Payload))
+		assert.Equal(t, i%3, l.Priority)
+		assert.LessOrEqual(t, l.Priority, last, "priority order")
+		last = l.Priority
+	}
+	e.none(t)
+}
