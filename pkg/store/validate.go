@@ -1,6 +1,9 @@
 package store
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // ValidateCost checks, for stores, that every limit can be enforced and that a take of n could
 // ever fit: an invalid limit wraps ErrInvalid, a cost above a burst wraps ErrNeverAllowed. Every
@@ -47,6 +50,15 @@ func ValidateJob(p QueuePolicy, nj NewJob) error {
 		return fmt.Errorf("%w: job payload of %d bytes exceeds MaxPayload %d", ErrInvalid, len(nj.Payload), p.MaxPayload)
 	case nj.Delay < 0:
 		return fmt.Errorf("%w: job delay must be ≥ 0, got %v", ErrInvalid, nj.Delay)
+	}
+	return nil
+}
+
+// ValidateLease checks a lease length for Dequeue and Extend: it must be positive. The error
+// wraps ErrInvalid.
+func ValidateLease(lease time.Duration) error {
+	if lease <= 0 {
+		return fmt.Errorf("%w: lease must be > 0, got %v", ErrInvalid, lease)
 	}
 	return nil
 }

@@ -102,7 +102,7 @@ func (s *Store) Enqueue(ctx context.Context, name string, p store.QueuePolicy, n
 			return e.id, true, nil
 		}
 	}
-	if held := len(q.jobs) - len(q.dead); held >= p.MaxLen {
+	if held := q.live(); held >= p.MaxLen {
 		return "", false, fmt.Errorf("%w: queue %q holds %d jobs", store.ErrQueueFull, name, held)
 	}
 	id := nj.ID
@@ -131,6 +131,10 @@ func (s *Store) Enqueue(ctx context.Context, name string, p store.QueuePolicy, n
 
 func ceilMicrosOf(d time.Duration) int64 { return int64((d + time.Microsecond - 1) / time.Microsecond) }
 
+// live counts the jobs the queue holds against MaxLen: ready, delayed and in flight (every job
+// known but the dead).
+func (q *queue) live() int { return len(q.jobs) - len(q.dead) }
+
 // promote moves due delayed jobs to ready.
 func (q *queue) promote(now int64) {
 	for id, j := range q.delayed {
@@ -143,8 +147,8 @@ func (q *queue) promote(now int64) {
 
 // Dequeue implements store.Queues.
 func (s *Store) Dequeue(ctx context.Context, name string, lease time.Duration) (store.Lease, bool, error) {
-	if lease <= 0 {
-		return store.Lease{}, false, fmt.Errorf("%w: lease must be > 0, got %v", store.ErrInvalid, lease)
+	if err := store.ValidateLease(lease); err != nil {
+		return store.Lease{}, false, err
 	}
 	q, now, err := s.lockQueue(ctx, name)
 	if err != nil {
@@ -181,8 +185,8 @@ func (q *queue) held(id string, token int64) (*qjob, error) {
 
 // Extend implements store.Queues.
 func (s *Store) Extend(ctx context.Context, name, id string, token int64, lease time.Duration) (time.Time, error) {
-	if lease <= 0 {
-		return time.Time{}, fmt.Errorf("%w: lease must be > 0, got %v", store.ErrInvalid, lease)
+	if err := store.ValidateLease(lease); err != nil {
+		return time.Time{}, err
 	}
 	var deadline time.Time
 	err := s.withHeld(ctx, name, id, token, func(q *queue, j *qjob, now int64) {
@@ -376,7 +380,7 @@ func (s *Store) Requeue(ctx context.Context, name string, p store.QueuePolicy, i
 	defer s.queues.mu.Unlock()
 	for i, d := range q.dead {
 		if d == id {
-			if held := len(q.jobs) - len(q.dead); held >= p.MaxLen {
+			if held := q.live(); held >= p.MaxLen {
 				return fmt.Errorf("%w: queue %q holds %d jobs: dead job %q stays dead", store.ErrQueueFull, name, held, id)
 			}
 			q.dead = append(q.dead[:i:i], q.dead[i+1:]...)

@@ -112,8 +112,8 @@ func ceilMicros(d time.Duration) int64 { return int64((d + time.Microsecond - 1)
 
 // Dequeue implements store.Queues.
 func (s *Store) Dequeue(ctx context.Context, name string, lease time.Duration) (store.Lease, bool, error) {
-	if lease <= 0 {
-		return store.Lease{}, false, fmt.Errorf("%w: lease must be > 0, got %v", store.ErrInvalid, lease)
+	if err := store.ValidateLease(lease); err != nil {
+		return store.Lease{}, false, err
 	}
 	if err := s.check(ctx, name); err != nil {
 		return store.Lease{}, false, err
@@ -227,8 +227,8 @@ func parseMeta(s, payload string) (meta, bool) {
 
 // Extend implements store.Queues.
 func (s *Store) Extend(ctx context.Context, name, id string, token int64, lease time.Duration) (time.Time, error) {
-	if lease <= 0 {
-		return time.Time{}, fmt.Errorf("%w: lease must be > 0, got %v", store.ErrInvalid, lease)
+	if err := store.ValidateLease(lease); err != nil {
+		return time.Time{}, err
 	}
 	if err := s.check(ctx, name); err != nil {
 		return time.Time{}, err
@@ -291,8 +291,8 @@ func (s *Store) AckDequeue(ctx context.Context, name string, p store.QueuePolicy
 	if err := p.Validate(); err != nil {
 		return fail(err)
 	}
-	if lease <= 0 {
-		return fail(fmt.Errorf("%w: lease must be > 0, got %v", store.ErrInvalid, lease))
+	if err := store.ValidateLease(lease); err != nil {
+		return fail(err)
 	}
 	if err := s.check(ctx, name); err != nil {
 		return fail(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"math/rand/v2"
 	"runtime"
-	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -199,11 +198,7 @@ func (s *Store) queueSteps(ctx context.Context, name string, calls ...*queueCall
 	for i, c := range calls {
 		if !awaitTurn(ctx, c.done, &ql.mu, &line.pending, c) {
 			ql.mu.Lock()
-			for _, r := range calls[i+1:] { // withdraw the rest, where they still wait
-				if k := slices.Index(line.pending, r); k >= 0 {
-					line.pending = slices.Delete(line.pending, k, k+1)
-				}
-			}
+			withdraw(&line.pending, calls[i+1:]...)
 			ql.mu.Unlock()
 			return callerDone(ctx)
 		}

@@ -302,10 +302,17 @@ func awaitTurn[T comparable](ctx context.Context, done <-chan struct{}, mu sync.
 		return true
 	case <-ctx.Done():
 		mu.Lock()
+		withdraw(pending, item)
+		mu.Unlock()
+		return false
+	}
+}
+
+// withdraw takes items out of *pending, those that still wait there.
+func withdraw[T comparable](pending *[]T, items ...T) {
+	for _, item := range items {
 		if i := slices.Index(*pending, item); i >= 0 {
 			*pending = slices.Delete(*pending, i, i+1)
 		}
-		mu.Unlock()
-		return false
 	}
 }
