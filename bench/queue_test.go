@@ -75,36 +75,53 @@ func newWeirJob() store.NewJob { return store.NewJob{Payload: queuePayload} }
 
 func newAsynqTask() *asynq.Task { return asynq.NewTask(asynqTaskType, queuePayload) }
 
+// weirEnqueuer returns the Redis store on a fresh queue (see newWeirQueue) and its single-job
+// Enqueue of one 100-byte job into that queue.
+func weirEnqueuer(b *testing.B) (*weirredis.Store, string, func() error) {
+	st, q := newWeirQueue(b)
+	return st, q, func() error {
+		_, _, err := st.Enqueue(context.Background(), q, queuePolicy, newWeirJob())
+		return err
+	}
+}
+
+// asynqEnqueuer returns a fresh client and queue (see newAsynqQueue) and asynq's
+// Client.EnqueueContext of one 100-byte task into that queue.
+func asynqEnqueuer(b *testing.B) (*goredis.Client, string, func() error) {
+	rdb, q := newAsynqQueue(b)
+	c := asynq.NewClientFromRedisClient(rdb)
+	return rdb, q, func() error {
+		_, err := c.EnqueueContext(context.Background(), newAsynqTask(), asynq.Queue(q))
+		return err
+	}
+}
+
+// serial runs op once as a warm-up, then once per iteration of b.Loop, and reports jobs/s,
+// jobsPerOp jobs an op.
+func serial(b *testing.B, jobsPerOp int, op func() error) {
+	b.Helper()
+	if err := op(); err != nil { // a connection made, the script cached
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := op(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*jobsPerOp)/b.Elapsed().Seconds(), "jobs/s")
+}
+
 // BenchmarkQueueEnqueue is one caller enqueueing one 100-byte job at a time: one script call
 // on each side.
 func BenchmarkQueueEnqueue(b *testing.B) {
-	ctx := context.Background()
 	b.Run("weir", func(b *testing.B) {
-		st, q := newWeirQueue(b)
-		if _, _, err := st.Enqueue(ctx, q, queuePolicy, newWeirJob()); err != nil { // warm-up
-			b.Fatal(err)
-		}
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, _, err := st.Enqueue(ctx, q, queuePolicy, newWeirJob()); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+		_, _, enqueue := weirEnqueuer(b)
+		serial(b, 1, enqueue)
 	})
 	b.Run("asynq", func(b *testing.B) {
-		rdb, q := newAsynqQueue(b)
-		c := asynq.NewClientFromRedisClient(rdb)
-		if _, err := c.EnqueueContext(ctx, newAsynqTask(), asynq.Queue(q)); err != nil { // warm-up
-			b.Fatal(err)
-		}
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := c.EnqueueContext(ctx, newAsynqTask(), asynq.Queue(q)); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+		_, _, enqueue := asynqEnqueuer(b)
+		serial(b, 1, enqueue)
 	})
 }
 
@@ -113,38 +130,25 @@ func BenchmarkQueueEnqueue(b *testing.B) {
 // Client.EnqueueContext), as a service whose many request handlers each enqueue one job would. It
 // reports jobs/s.
 func BenchmarkQueueEnqueueConcurrent(b *testing.B) {
-	ctx := context.Background()
 	b.Run("weir", func(b *testing.B) {
-		st, q := newWeirQueue(b)
-		if _, _, err := st.Enqueue(ctx, q, queuePolicy, newWeirJob()); err != nil { // warm-up
-			b.Fatal(err)
-		}
-		b.ReportAllocs()
-		b.ResetTimer()
-		produce(b, func() error {
-			_, _, err := st.Enqueue(ctx, q, queuePolicy, newWeirJob())
-			return err
-		})
+		_, _, enqueue := weirEnqueuer(b)
+		produce(b, enqueue)
 	})
 	b.Run("asynq", func(b *testing.B) {
-		rdb, q := newAsynqQueue(b)
-		c := asynq.NewClientFromRedisClient(rdb)
-		if _, err := c.EnqueueContext(ctx, newAsynqTask(), asynq.Queue(q)); err != nil { // warm-up
-			b.Fatal(err)
-		}
-		b.ReportAllocs()
-		b.ResetTimer()
-		produce(b, func() error {
-			_, err := c.EnqueueContext(ctx, newAsynqTask(), asynq.Queue(q))
-			return err
-		})
+		_, _, enqueue := asynqEnqueuer(b)
+		produce(b, enqueue)
 	})
 }
 
-// produce runs enqueue b.N times in all from queueProducers goroutines, with the clock running,
-// and reports jobs/s.
+// produce runs enqueue once as a warm-up, then b.N times in all from queueProducers goroutines,
+// with the clock running, and reports jobs/s.
 func produce(b *testing.B, enqueue func() error) {
 	b.Helper()
+	if err := enqueue(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
 	err := shared(b.N, queueProducers, enqueue)
 	b.StopTimer()
 	if err != nil {
@@ -178,24 +182,23 @@ func shared(n, goroutines int, op func() error) error {
 // queue.BatchEnqueuer (the Redis store pipelines the batch into one round trip); asynq has no
 // batch or pipelined enqueue in its client, so it enqueues them one after another.
 func BenchmarkQueueEnqueueBatch(b *testing.B) {
-	ctx := context.Background()
 	b.Run("weir", func(b *testing.B) {
-		st, q := newWeirQueue(b)
+		st, q, enqueue := weirEnqueuer(b)
 		jobs := make([]store.NewJob, queueBatch)
 		for i := range jobs {
 			jobs[i] = newWeirJob()
 		}
-		enqueue := func() error {
-			for _, nj := range jobs {
-				if _, _, err := st.Enqueue(ctx, q, queuePolicy, nj); err != nil {
+		batch := func() error {
+			for range queueBatch {
+				if err := enqueue(); err != nil {
 					return err
 				}
 			}
 			return nil
 		}
 		if be, ok := any(st).(queue.BatchEnqueuer); ok {
-			enqueue = func() error {
-				res, err := be.EnqueueBatch(ctx, q, queuePolicy, jobs)
+			batch = func() error {
+				res, err := be.EnqueueBatch(context.Background(), q, queuePolicy, jobs)
 				if err != nil {
 					return err
 				}
@@ -209,38 +212,18 @@ func BenchmarkQueueEnqueueBatch(b *testing.B) {
 		} else {
 			b.Log("the Redis store does not implement queue.BatchEnqueuer: enqueueing in a loop")
 		}
-		if err := enqueue(); err != nil { // warm-up
-			b.Fatal(err)
-		}
-		b.ReportAllocs()
-		for b.Loop() {
-			if err := enqueue(); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportMetric(float64(b.N*queueBatch)/b.Elapsed().Seconds(), "jobs/s")
+		serial(b, queueBatch, batch)
 	})
 	b.Run("asynq", func(b *testing.B) {
-		rdb, q := newAsynqQueue(b)
-		c := asynq.NewClientFromRedisClient(rdb)
-		enqueue := func() error {
+		_, _, enqueue := asynqEnqueuer(b)
+		serial(b, queueBatch, func() error {
 			for range queueBatch {
-				if _, err := c.EnqueueContext(ctx, newAsynqTask(), asynq.Queue(q)); err != nil {
+				if err := enqueue(); err != nil {
 					return err
 				}
 			}
 			return nil
-		}
-		if err := enqueue(); err != nil { // warm-up
-			b.Fatal(err)
-		}
-		b.ReportAllocs()
-		for b.Loop() {
-			if err := enqueue(); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportMetric(float64(b.N*queueBatch)/b.Elapsed().Seconds(), "jobs/s")
+		})
 	})
 }
 
@@ -254,11 +237,8 @@ func BenchmarkQueueEnqueueBatch(b *testing.B) {
 func BenchmarkQueueDequeueAck(b *testing.B) {
 	ctx := context.Background()
 	b.Run("weir", func(b *testing.B) {
-		st, q := newWeirQueue(b)
-		fill(b, b.N, func() error {
-			_, _, err := st.Enqueue(ctx, q, queuePolicy, newWeirJob())
-			return err
-		})
+		st, q, enqueue := weirEnqueuer(b)
+		fill(b, b.N, enqueue)
 		b.ReportAllocs()
 		b.ResetTimer()
 		err := drain(ctx, st, q)
@@ -276,12 +256,8 @@ func BenchmarkQueueDequeueAck(b *testing.B) {
 		}
 	})
 	b.Run("asynq", func(b *testing.B) {
-		rdb, q := newAsynqQueue(b)
-		c := asynq.NewClientFromRedisClient(rdb)
-		fill(b, b.N, func() error {
-			_, err := c.EnqueueContext(ctx, newAsynqTask(), asynq.Queue(q))
-			return err
-		})
+		rdb, q, enqueue := asynqEnqueuer(b)
+		fill(b, b.N, enqueue)
 		var seen atomic.Int64
 		all := make(chan struct{})
 		handler := asynq.HandlerFunc(func(_ context.Context, t *asynq.Task) error {
@@ -319,25 +295,18 @@ func BenchmarkQueueDequeueAck(b *testing.B) {
 }
 
 // drain takes and acks every job of queue q from queueWorkers goroutines, as weir's worker loop
-// does: Dequeue, then, where the store is a queue.AckDequeuer, each job's ack leasing the next
-// job in the same call until the queue is empty (else Ack, then Dequeue).
+// does on Redis: Dequeue, then each job's ack leasing the next job in the same call
+// (AckDequeue) until the queue is empty.
 func drain(ctx context.Context, st *weirredis.Store, q string) error {
-	ad, both := any(st).(queue.AckDequeuer)
 	errs := make([]error, queueWorkers)
 	var wg sync.WaitGroup
 	for i := range queueWorkers {
 		wg.Go(func() {
 			l, ok, err := st.Dequeue(ctx, q, queueLease)
 			for err == nil && ok {
-				if both {
-					var ackErr error
-					l, ok, ackErr, err = ad.AckDequeue(ctx, q, queuePolicy, l.ID, l.Token, nil, queueLease)
-					err = errors.Join(ackErr, err)
-					continue
-				}
-				if err = st.Ack(ctx, q, queuePolicy, l.ID, l.Token, nil); err == nil {
-					l, ok, err = st.Dequeue(ctx, q, queueLease)
-				}
+				var ackErr error
+				l, ok, ackErr, err = st.AckDequeue(ctx, q, queuePolicy, l.ID, l.Token, nil, queueLease)
+				err = errors.Join(ackErr, err)
 			}
 			errs[i] = err
 		})
