@@ -7,6 +7,12 @@
 #   COUNT=10 BENCH=Take ./compare.sh
 #   REDIS_URL=redis://127.0.0.1:6379/0 BENCH=Redis ./compare.sh
 #   REDIS_URL=redis://127.0.0.1:6379/0 BENCH=Queue BENCHTIME=3s ./compare.sh   # longer rounds
+#   SAMECPU=0 REDIS_URL=redis://127.0.0.1:6379/0 BENCH=Redis ./compare.sh     # all on CPU 0
+#
+# SAMECPU=N runs the benchmarks, and the redis-server that REDIS_URL reaches (it must run on this
+# machine), on CPU N alone, and gives the server its CPUs back at the end. Where Redis and the
+# benchmark sit on different CPUs, every round trip pays two cross-CPU wakeups, which on a small VM
+# can dwarf what a script costs; see README.md.
 #
 # The test binary is built once and run COUNT times, each run one round of every benchmark, so
 # that whatever else the machine is doing spreads over all of them alike instead of landing on
@@ -26,11 +32,25 @@ if [[ -z ${REDIS_URL:-} ]]; then
 fi
 
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+restore=
+trap 'rm -rf "$tmp"; [[ -z $restore ]] || eval "$restore"' EXIT
+pin=()
+if [[ -n ${SAMECPU:-} ]]; then
+	pid=$(redis-cli -u "${REDIS_URL:?SAMECPU needs REDIS_URL}" info server | tr -d '\r' | awk -F: '$1 == "process_id" { print $2 }')
+	if [[ -z $pid || $(cat "/proc/$pid/comm" 2>/dev/null) != redis-server* ]]; then
+		echo "SAMECPU: the server at REDIS_URL is not a redis-server on this machine (process_id ${pid:-unknown})" >&2
+		exit 2
+	fi
+	was=$(taskset -pc "$pid" | awk -F': ' '{ print $2 }')
+	taskset -pc "$SAMECPU" "$pid" >/dev/null
+	restore="taskset -pc '$was' $pid >/dev/null"
+	pin=(taskset -c "$SAMECPU")
+	echo "SAMECPU: redis-server (pid $pid, CPUs $was) and the benchmarks on CPU $SAMECPU" >&2
+fi
 go test -c -o "$tmp/bench.test" .
 : >"$out"
 for ((i = 1; i <= count; i++)); do
-	"$tmp/bench.test" -test.run '^$' -test.bench "$pattern" -test.benchmem -test.count 1 ${BENCHTIME:+-test.benchtime "$BENCHTIME"} | tee -a "$out"
+	${pin[@]+"${pin[@]}"} "$tmp/bench.test" -test.run '^$' -test.bench "$pattern" -test.benchmem -test.count 1 ${BENCHTIME:+-test.benchtime "$BENCHTIME"} | tee -a "$out"
 done
 
 # A group is a benchmark name without its last element; its members are the last elements. The

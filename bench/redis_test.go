@@ -77,6 +77,35 @@ var (
 	}}
 )
 
+// The floor of a one-script decision, for reading the sequential pair: what any limiter built on
+// one Lua call per decision pays before deciding anything. scriptNoop is the bare cost of
+// EVALSHA; scriptShape makes the three calls a GCRA decision that keeps its state in a hash and
+// its clock in Redis needs at least (TIME, HMGET, HSET) and returns five integers, as Weir's
+// take.lua does, but decides nothing. Neither is a limiter.
+var (
+	scriptNoop  = goredis.NewScript(`return 1`)
+	scriptShape = goredis.NewScript(`
+local t = redis.call('TIME')
+local now = t[1] * 1000000 + t[2]
+local v = redis.call('HMGET', KEYS[1], 'b', 't', 'r')
+local tat = tonumber(v[2]) or now
+redis.call('HSET', KEYS[1], 't', tat + 1, 'r', 0)
+return {1, 0, 0, 0, 0}`)
+
+	scriptNoopSide  = redisSide{"script-noop", scriptSide(scriptNoop)}
+	scriptShapeSide = redisSide{"script-shape", scriptSide(scriptShape)}
+)
+
+// scriptSide runs sc on the key under the run's prefix, through EVALSHA (go-redis loads it on
+// the first NOSCRIPT).
+func scriptSide(sc *goredis.Script) func(*testing.B, *goredis.Client, string) redisOp {
+	return func(_ *testing.B, rdb *goredis.Client, prefix string) redisOp {
+		return func(ctx context.Context, key string) error {
+			return sc.Run(ctx, rdb, []string{prefix + ":" + key}).Err()
+		}
+	}
+}
+
 // redisSeq makes every run's key prefix unique, with the process id and start time, so that
 // runs sharing one Redis never see each other's keys.
 var (
@@ -128,9 +157,10 @@ func deleteKeys(b *testing.B, rdb *goredis.Client, patterns ...string) {
 }
 
 // BenchmarkRedisSequential is one caller on one key, one call after another: the latency of a
-// decision, beside a bare PING on the same client options (the floor: one round trip).
+// decision, beside a bare PING on the same client options (the floor: one round trip), and the
+// two floors of a one-script decision (scriptNoop, scriptShape).
 func BenchmarkRedisSequential(b *testing.B) {
-	for _, side := range []redisSide{weirTakeSide, pingSide, redisRateSide} {
+	for _, side := range []redisSide{weirTakeSide, pingSide, redisRateSide, scriptNoopSide, scriptShapeSide} {
 		b.Run(side.name, func(b *testing.B) {
 			rdb, prefix := newRedis(b)
 			op := side.make(b, rdb, prefix)
