@@ -49,7 +49,14 @@ if blocked <= now and not (rtt > 0 and now - rtt < L[11]) then
     if ARGV[7] == '1' then
       if 2 * admitted < cur then cur = 2 * admitted end
     elseif cur > 2 * admitted then
-      cur, far = admitted, true
+      -- Far above what got through: the admitted rate, except that a key whose rate came from
+      -- such a measurement already goes no lower than half of it (see store.Backoff).
+      if L[13] >= 2 then
+        cur = math.max(admitted, cur / 2)
+      else
+        cur = admitted
+      end
+      far = true
     end
   end
   if ARGV[7] == '1' then factor = 1 end

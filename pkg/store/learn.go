@@ -102,7 +102,12 @@ type Learned struct {
 // per ProbeRoundTrips round trips). But when that was far above what the server let through,
 // more than twice the rate the key admitted since the last cut, the rate becomes the admitted
 // rate itself: it counts the pause in its time, so it is already at or below the server's, and a
-// cut on top of it would only waste the server's quota. The pace's burst is 1 (no more bursts
+// cut on top of it would only waste the server's quota. Measured over a second or two, though,
+// that rate is off by up to a server window's quota either way, depending on how many windows
+// the span touched: so once a key's rate came from such a measurement (its second cut or later),
+// a far cut goes no lower than half the pace in force. Two measurements more than twice apart
+// say more about the spans than about the server, and a rate set too low would take hundreds of
+// admitted requests to recover. The pace's burst is 1 (no more bursts
 // into a server that just refused), and each take admitted under it raises the rate by Recover
 // times the rate the cut set (the additive increase), until
 // it is back at the ceiling.

@@ -192,7 +192,15 @@ func (s *Store) Backoff(ctx context.Context, key string, b store.Backoff) (store
 			if b.Hold {
 				cur = min(cur, 2*admitted) // back one at a time, but no faster than twice what got through
 			} else if cur > 2*admitted {
-				cur, far = admitted, true
+				// Far above what got through: the admitted rate, except that a key whose rate
+				// came from such a measurement already goes no lower than half of it (see
+				// store.Backoff).
+				if l.cuts >= 2 {
+					cur = max(admitted, cur/2)
+				} else {
+					cur = admitted
+				}
+				far = true
 			}
 		}
 		factor := b.Factor

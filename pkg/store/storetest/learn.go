@@ -21,6 +21,7 @@ var learnTests = []test{
 	{"BackoffFirstCut", testBackoffFirst},
 	{"BackoffEpisodeCutsOnce", testBackoffEpisode},
 	{"BackoffCutsToAdmittedRate", testBackoffAdmitted},
+	{"BackoffFarAgainHalvesAtMost", testBackoffFarAgain},
 	{"BackoffCloseCutPausesOneInterval", testBackoffClose},
 	{"BackoffRetryAfter", testBackoffRetryAfter},
 	{"BackoffRecoversToCeiling", testBackoffRecovers},
@@ -205,6 +206,34 @@ func testBackoffAdmitted(t *testing.T, h *harness) {
 	// every 200ms.
 	require.Equal(t, 200*time.Millisecond, got.Requests.Interval)
 	require.True(t, got.Paused.Equal(h.clk.Now().Add(time.Second)), "far above what was admitted: a full Pause")
+}
+
+func testBackoffFarAgain(t *testing.T, h *harness) {
+	key := h.key("far-again")
+	h.backoff(t, key, bo())
+	h.clk.Advance(time.Second)
+	for range 10 {
+		require.True(t, h.take(t, key, fast, 1).Allowed)
+		h.clk.Advance(2 * time.Millisecond)
+	}
+	h.clk.Advance(time.Second - 20*time.Millisecond)
+	// The first measurement (as in testBackoffAdmitted): 10 over 2s, 5/s, one every 200ms.
+	require.Equal(t, 200*time.Millisecond, h.backoff(t, key, bo()).Requests.Interval)
+	h.clk.Advance(time.Second)
+	require.True(t, h.take(t, key, fast, 1).Allowed)
+	h.clk.Advance(time.Second)
+	require.True(t, h.take(t, key, fast, 1).Allowed)
+	h.clk.Advance(time.Second)
+	// 2 over 3s (0.67/s), far below the 5/s pace: no lower than half of it, 2.5/s.
+	got := h.backoff(t, key, bo())
+	require.Equal(t, int64(3), got.Cuts)
+	require.Equal(t, 400*time.Millisecond, got.Requests.Interval)
+	require.True(t, got.Paused.Equal(h.clk.Now().Add(time.Second)), "still far: a full Pause")
+	// A third measurement far below that halves again: 1 over 2s (0.5/s) against 2.5/s.
+	h.clk.Advance(time.Second)
+	require.True(t, h.take(t, key, fast, 1).Allowed)
+	h.clk.Advance(time.Second)
+	require.Equal(t, 800*time.Millisecond, h.backoff(t, key, bo()).Requests.Interval)
 }
 
 func testBackoffClose(t *testing.T, h *harness) {
