@@ -190,17 +190,21 @@ func testBackoffEpisode(t *testing.T, h *harness) {
 	require.Equal(t, 2*time.Millisecond, got.Requests.Interval)
 }
 
-func testBackoffAdmitted(t *testing.T, h *harness) {
-	key := h.key("admitted")
+// measureFar makes key's first cut, then lets 10 through in the second after its pause, far below
+// the 500/s pace it set, and makes the second cut a second later, which it returns.
+func measureFar(t *testing.T, h *harness, key string) store.Learned {
 	h.backoff(t, key, bo())
 	h.clk.Advance(time.Second)
-	// The server let 10 through in the next second, far below the 500/s pace.
 	for range 10 {
 		require.True(t, h.take(t, key, fast, 1).Allowed)
 		h.clk.Advance(2 * time.Millisecond)
 	}
 	h.clk.Advance(time.Second - 20*time.Millisecond)
-	got := h.backoff(t, key, bo())
+	return h.backoff(t, key, bo())
+}
+
+func testBackoffAdmitted(t *testing.T, h *harness) {
+	got := measureFar(t, h, h.key("admitted"))
 	require.Equal(t, int64(2), got.Cuts)
 	// 10 admitted over the 2s since the cut: 5/s, which counts the pause: not cut again, one
 	// every 200ms.
@@ -210,15 +214,8 @@ func testBackoffAdmitted(t *testing.T, h *harness) {
 
 func testBackoffFarAgain(t *testing.T, h *harness) {
 	key := h.key("far-again")
-	h.backoff(t, key, bo())
-	h.clk.Advance(time.Second)
-	for range 10 {
-		require.True(t, h.take(t, key, fast, 1).Allowed)
-		h.clk.Advance(2 * time.Millisecond)
-	}
-	h.clk.Advance(time.Second - 20*time.Millisecond)
-	// The first measurement (as in testBackoffAdmitted): 10 over 2s, 5/s, one every 200ms.
-	require.Equal(t, 200*time.Millisecond, h.backoff(t, key, bo()).Requests.Interval)
+	// The first measurement (as in testBackoffAdmitted): 5/s, one every 200ms.
+	require.Equal(t, 200*time.Millisecond, measureFar(t, h, key).Requests.Interval)
 	h.clk.Advance(time.Second)
 	require.True(t, h.take(t, key, fast, 1).Allowed)
 	h.clk.Advance(time.Second)
