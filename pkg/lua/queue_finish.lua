@@ -17,7 +17,8 @@
 -- ARGV[5] -> retry: the last error; bury: the reason
 -- ARGV[6] -> retry: when the job is due again, in µs (now or earlier: ready at once); bury: the
 --            result's TTL in µs
--- ARGV[7] -> bury: how long Redis keeps the result, in ms
+-- ARGV[7] -> retry: the longest delay in µs (store.MaxDelay): a later due time becomes now plus
+--            this; bury: how long Redis keeps the result, in ms
 -- ARGV[8] -> bury: MaxDead, the dead jobs kept (the oldest beyond it are forgotten)
 -- returns -> 0.
 --            Error: "LEASELOST <why>" when the job is not in flight under that token.
@@ -45,10 +46,12 @@ redis.call('HSET', KEYS[1], id, string.sub(m, 1, 11) .. '-------------------' ..
   p .. '|' .. s .. '|' .. e .. '|' .. #msg .. '|' .. msg .. string.sub(m, at + tonumber(n)))
 
 if op == 'retry' then
-  if tonumber(ARGV[6]) <= tonumber(nows) then
+  local now = tonumber(nows)
+  local due = math.min(tonumber(ARGV[6]), now + tonumber(ARGV[7]))
+  if due <= now then
     redis.call('ZADD', KEYS[5], p == '0' and '0' or '-' .. p, '1' .. s .. ':' .. id)
   else
-    redis.call('ZADD', KEYS[6], ARGV[6], id)
+    redis.call('ZADD', KEYS[6], string.format('%d', due), id)
   end
   if redis.call('LLEN', KEYS[9]) < 16 then
     redis.call('LPUSH', KEYS[9], '1')

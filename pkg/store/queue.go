@@ -38,9 +38,10 @@ type QueuePolicy struct {
 	MaxLen int
 	// MaxPayload bounds a job's payload in bytes. Default 1 MiB.
 	MaxPayload int
-	// ResultTTL is how long a finished job's result is kept. Default 24 h.
+	// ResultTTL is how long a finished job's result is kept. Default 24 h, at most MaxTTL.
 	ResultTTL time.Duration
-	// IdempotencyTTL is how long an idempotency key keeps returning its job's id. Default 24 h.
+	// IdempotencyTTL is how long an idempotency key keeps returning its job's id. Default 24 h,
+	// at most MaxTTL.
 	IdempotencyTTL time.Duration
 	// MaxDead bounds the dead-letter set: the oldest dead jobs are dropped beyond it.
 	// Default 10,000.
@@ -77,10 +78,10 @@ func (p QueuePolicy) Validate() error {
 		return bad("MaxLen", p.MaxLen, "≥ 1")
 	case p.MaxPayload < 1:
 		return bad("MaxPayload", p.MaxPayload, "≥ 1")
-	case p.ResultTTL < time.Millisecond:
-		return bad("ResultTTL", p.ResultTTL, "≥ 1ms")
-	case p.IdempotencyTTL < time.Millisecond:
-		return bad("IdempotencyTTL", p.IdempotencyTTL, "≥ 1ms")
+	case p.ResultTTL < time.Millisecond || p.ResultTTL > MaxTTL:
+		return bad("ResultTTL", p.ResultTTL, fmt.Sprintf("in [1ms, %v]", MaxTTL))
+	case p.IdempotencyTTL < time.Millisecond || p.IdempotencyTTL > MaxTTL:
+		return bad("IdempotencyTTL", p.IdempotencyTTL, fmt.Sprintf("in [1ms, %v]", MaxTTL))
 	case p.MaxDead < 1:
 		return bad("MaxDead", p.MaxDead, "≥ 1")
 	}
@@ -89,15 +90,17 @@ func (p QueuePolicy) Validate() error {
 
 // NewJob is what a producer enqueues.
 type NewJob struct {
-	// ID names the job; empty means the store assigns one.
+	// ID names the job; empty means the store assigns one. A chosen one is a name (see
+	// ValidateName).
 	ID string
 	// Priority orders the queue: higher first, FIFO within a priority. 0 to MaxPriority.
 	Priority int
 	// Payload is opaque to the store.
 	Payload []byte
-	// Delay keeps the job out of reach until it has passed.
+	// Delay keeps the job out of reach until it has passed. 0 to MaxDelay.
 	Delay time.Duration
-	// IdempotencyKey, when set, makes a repeated enqueue return the first job's id.
+	// IdempotencyKey, when set, makes a repeated enqueue return the first job's id. It is a name
+	// (see ValidateName).
 	IdempotencyKey string
 }
 
@@ -137,13 +140,14 @@ type QueueStats struct {
 }
 
 // Queues is the durable priority queue: strict priority, FIFO within a priority, at-least-once
-// delivery under leases. Each method is one atomic step.
+// delivery under leases. Each method is one atomic step. A queue's name is a name (see
+// ValidateName).
 type Queues interface {
 	// Enqueue adds a job and returns its id; with an idempotency key already seen it returns the
 	// existing job's id and existed true, adding nothing.
 	Enqueue(ctx context.Context, queue string, p QueuePolicy, job NewJob) (id string, existed bool, err error)
 	// Dequeue moves due delayed jobs to ready, then hands out the best ready job under a lease
-	// of the given length: highest priority first, then the oldest. ok is false when nothing is
+	// of the given length (at most MaxLease): highest priority first, then the oldest. ok is false when nothing is
 	// ready.
 	Dequeue(ctx context.Context, queue string, lease time.Duration) (l Lease, ok bool, err error)
 	// Extend pushes the lease's deadline to now + lease; ErrLeaseLost if the token is stale.
@@ -151,7 +155,8 @@ type Queues interface {
 	// Ack finishes the job with a result; ErrLeaseLost if the token is stale. Acking again with
 	// the same token after success is harmless (nil).
 	Ack(ctx context.Context, queue string, p QueuePolicy, id string, token int64, result []byte) error
-	// Retry puts the job back to be delivered again at the given time, noting why.
+	// Retry puts the job back to be delivered again at the given time, noting why; a time more
+	// than MaxDelay away counts as MaxDelay from now.
 	Retry(ctx context.Context, queue, id string, token int64, at time.Time, lastErr string) error
 	// Bury moves the job to the capped dead-letter set with a reason, and keeps a dead result.
 	Bury(ctx context.Context, queue string, p QueuePolicy, id string, token int64, reason string) error

@@ -24,7 +24,7 @@ type Store interface {
 }
 
 // Limiter keeps rate-limit buckets. A key names one rate-limited thing (an upstream, an account);
-// it may carry several limits at once.
+// it may carry several limits at once. Keys are names (see ValidateName).
 type Limiter interface {
 	// Take takes n tokens from every limit of key, or from none of them, atomically.
 	//
@@ -45,13 +45,14 @@ type Limiter interface {
 
 	// Block pauses key until the given time: every Take on key before then is refused with a
 	// RetryAfter reaching at least until. A Block never shortens an earlier, longer one; a time
-	// already past does nothing. This is how a server's own "come back later" reaches the fleet.
+	// already past does nothing; one further than MaxDelay away counts as MaxDelay from now.
+	// This is how a server's own "come back later" reaches the fleet.
 	Block(ctx context.Context, key string, until time.Time) error
 }
 
-// Breakers keeps circuit breakers. A breaker is named; its policy travels with every call, so the
-// store holds only state. Every transition is one atomic step and no lock is held while the
-// caller's request is in flight.
+// Breakers keeps circuit breakers. A breaker is named (see ValidateName); its policy travels with
+// every call, so the store holds only state. Every transition is one atomic step and no lock is
+// held while the caller's request is in flight.
 type Breakers interface {
 	// Acquire asks for a permit to send one request. A closed breaker always grants one; an open
 	// breaker refuses until its open time has passed, then turns half-open; a half-open breaker

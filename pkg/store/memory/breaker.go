@@ -36,7 +36,7 @@ func (b *breaker) touch(p store.BreakerPolicy, now int64) {
 type slot struct{ idx, calls, fails int64 }
 
 func (s *Store) breakerFor(ctx context.Context, name string, p *store.BreakerPolicy) (*shard, *breaker, int64, error) {
-	if err := s.check(ctx, name); err != nil {
+	if err := s.checkName(ctx, "breaker name", name); err != nil {
 		return nil, nil, 0, err
 	}
 	*p = p.WithDefaults()

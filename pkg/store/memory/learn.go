@@ -139,7 +139,7 @@ func (s *Store) Learn(ctx context.Context, key string, requests, units store.Pac
 	defer sh.mu.Unlock()
 	e := s.entryFor(key)
 	set := func(p *pace, np store.Pace) {
-		until := ceilUnixMicro(np.Until)
+		until := store.UnixMicroUp(np.Until)
 		if np.Interval == 0 || until <= now {
 			return
 		}
@@ -307,15 +307,6 @@ func (e *entry) snapshot(now int64) store.Learned {
 
 // ceilDur is d in whole µs, rounded up.
 func ceilDur(d time.Duration) int64 { return int64((d + time.Microsecond - 1) / time.Microsecond) }
-
-// ceilUnixMicro is t in Unix µs, rounded up.
-func ceilUnixMicro(t time.Time) int64 {
-	u := t.UnixMicro()
-	if t.Sub(time.UnixMicro(u)) > 0 {
-		u++
-	}
-	return u
-}
 
 // paced is the request pace's interval in force, 0 when none.
 func (l *learned) paced(now int64) time.Duration {

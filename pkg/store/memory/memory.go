@@ -81,12 +81,17 @@ func (s *Store) shard(key string) *shard {
 	return &s.shards[maphash.String(s.seed, key)%shardCount]
 }
 
-func (s *Store) check(ctx context.Context, key string) error {
+// check is checkName for a limiter key.
+func (s *Store) check(ctx context.Context, key string) error { return s.checkName(ctx, "key", key) }
+
+// checkName refuses a call on a closed store, with a bad name (kind says what it names) or an
+// ended context.
+func (s *Store) checkName(ctx context.Context, kind, name string) error {
 	if s.closed.Load() {
 		return store.ErrClosed
 	}
-	if key == "" {
-		return fmt.Errorf("%w: empty key", store.ErrInvalid)
+	if err := store.ValidateName(kind, name); err != nil {
+		return err
 	}
 	return ctx.Err()
 }
@@ -224,7 +229,7 @@ func (s *Store) Block(ctx context.Context, key string, until time.Time) error {
 		return err
 	}
 	now := s.now()
-	u := ceilUnixMicro(until) // a pause never ends early
+	u := min(store.UnixMicroUp(until), now+store.MaxDelay.Microseconds()) // never early, at most MaxDelay
 	if u <= now {
 		return nil
 	}

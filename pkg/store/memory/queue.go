@@ -71,7 +71,7 @@ func (s *Store) queue(name string) *queue {
 }
 
 func (s *Store) lockQueue(ctx context.Context, name string) (*queue, int64, error) {
-	if err := s.check(ctx, name); err != nil {
+	if err := s.checkName(ctx, "queue name", name); err != nil {
 		return nil, 0, err
 	}
 	s.queues.mu.Lock()
@@ -267,7 +267,7 @@ func (s *Store) Retry(ctx context.Context, name, id string, token int64, at time
 	return s.withHeld(ctx, name, id, token, func(q *queue, j *qjob, now int64) {
 		delete(q.inflight, id)
 		j.LastError = lastErr
-		if due := at.UnixMicro(); due > now {
+		if due := min(store.UnixMicroUp(at), now+store.MaxDelay.Microseconds()); due > now {
 			j.deadline = due
 			q.delayed[id] = j
 		} else {

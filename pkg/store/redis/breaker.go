@@ -11,7 +11,7 @@ import (
 
 // breakerCall runs breaker.lua for op with the policy's numbers, then any extra arguments.
 func (s *Store) breakerCall(ctx context.Context, name, op string, p store.BreakerPolicy, want int, extra ...any) ([]int64, error) {
-	if err := s.check(ctx, name); err != nil {
+	if err := s.checkName(ctx, "breaker name", name); err != nil {
 		return nil, err
 	}
 	p = p.WithDefaults()

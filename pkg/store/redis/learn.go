@@ -97,11 +97,5 @@ func learnedFrom(v any) (store.Learned, error) {
 	return l, nil
 }
 
-// unixMicroUp is t in Unix µs, rounded up.
-func unixMicroUp(t time.Time) int64 {
-	u := t.UnixMicro()
-	if t.Sub(time.UnixMicro(u)) > 0 {
-		u++
-	}
-	return u
-}
+// unixMicroUp is store.UnixMicroUp (take.go's Block calls it).
+func unixMicroUp(t time.Time) int64 { return store.UnixMicroUp(t) }

@@ -23,10 +23,6 @@ const (
 	// waitSlice is how long one BLPOP of WaitReady blocks: the shortest timeout go-redis sends
 	// (whole seconds), and how long a wait abandoned by its caller may linger.
 	waitSlice = time.Second
-	// maxMicros is the largest time in µs the scripts hold exactly (Lua numbers are doubles).
-	maxMicros = 1<<53 - 1
-	// maxDelay bounds a delay in µs, so that now + delay stays exact: about 142 years.
-	maxDelay = 1 << 52
 	// inlinePayload is the largest payload kept in the job's meta entry, which the scripts copy
 	// whenever they rewrite it (on every dequeue); a larger one goes to the payload hash, at the
 	// cost of a command more to write, read and delete it.
@@ -39,7 +35,7 @@ func (s *Store) Enqueue(ctx context.Context, name string, p store.QueuePolicy, n
 	if err := store.ValidateJob(p, nj); err != nil {
 		return "", false, err
 	}
-	if err := s.check(ctx, name); err != nil {
+	if err := s.checkName(ctx, "queue name", name); err != nil {
 		return "", false, err
 	}
 	c := s.enqueueStep(name, p, nj)
@@ -58,7 +54,7 @@ func (s *Store) enqueueCall(c *queueCall, name string, p store.QueuePolicy, nj s
 		id, c.assigned = s.newID(), true
 	}
 	c.keys = s.queueKeysOf(name).jobs
-	c.argv = [8]any{id, nj.Priority, min(ceilMicros(nj.Delay), maxDelay), p.MaxLen, nj.Payload, where}
+	c.argv = [8]any{id, nj.Priority, ceilMicros(nj.Delay), p.MaxLen, nj.Payload, where}
 	c.args = c.argv[:6]
 	if nj.IdempotencyKey != "" {
 		c.argv[6], c.argv[7] = p.IdempotencyTTL.Microseconds(), s.keepMillis(p.IdempotencyTTL)
@@ -115,7 +111,7 @@ func (s *Store) Dequeue(ctx context.Context, name string, lease time.Duration) (
 	if err := store.ValidateLease(lease); err != nil {
 		return store.Lease{}, false, err
 	}
-	if err := s.check(ctx, name); err != nil {
+	if err := s.checkName(ctx, "queue name", name); err != nil {
 		return store.Lease{}, false, err
 	}
 	return s.dequeueFrom(ctx, name, lease, nil)
@@ -230,7 +226,7 @@ func (s *Store) Extend(ctx context.Context, name, id string, token int64, lease 
 	if err := store.ValidateLease(lease); err != nil {
 		return time.Time{}, err
 	}
-	if err := s.check(ctx, name); err != nil {
+	if err := s.checkName(ctx, "queue name", name); err != nil {
 		return time.Time{}, err
 	}
 	v, err := s.runQueue(ctx, name, lua.QueueExtend, s.queueKeysOf(name).extend, s.nowArg(), id, tokenArg(token), ceilMicros(lease))
@@ -254,7 +250,7 @@ func (s *Store) Ack(ctx context.Context, name string, p store.QueuePolicy, id st
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	if err := s.check(ctx, name); err != nil {
+	if err := s.checkName(ctx, "queue name", name); err != nil {
 		return err
 	}
 	v, err := s.queueStep(ctx, name, s.ackStep(name, p, id, token, result))
@@ -294,7 +290,7 @@ func (s *Store) AckDequeue(ctx context.Context, name string, p store.QueuePolicy
 	if err := store.ValidateLease(lease); err != nil {
 		return fail(err)
 	}
-	if err := s.check(ctx, name); err != nil {
+	if err := s.checkName(ctx, "queue name", name); err != nil {
 		return fail(err)
 	}
 	ack := s.ackStep(name, p, id, token, result)
@@ -312,8 +308,7 @@ func (s *Store) AckDequeue(ctx context.Context, name string, p store.QueuePolicy
 
 // Retry implements store.Queues.
 func (s *Store) Retry(ctx context.Context, name, id string, token int64, at time.Time, lastErr string) error {
-	due := min(max(at.UnixMicro(), -maxMicros), maxMicros)
-	return s.fail(ctx, name, id, token, "retry", lastErr, due)
+	return s.fail(ctx, name, id, token, "retry", lastErr, store.UnixMicroUp(at), store.MaxDelay.Microseconds())
 }
 
 // Bury implements store.Queues.
@@ -328,7 +323,7 @@ func (s *Store) Bury(ctx context.Context, name string, p store.QueuePolicy, id s
 // fail runs queue_finish.lua to retry or bury a job; msg is the last error or the reason, and
 // more the script's arguments from ARGV[6] on.
 func (s *Store) fail(ctx context.Context, name, id string, token int64, op, msg string, more ...any) error {
-	if err := s.check(ctx, name); err != nil {
+	if err := s.checkName(ctx, "queue name", name); err != nil {
 		return err
 	}
 	keys := with(s.queueKeysOf(name).fail)
@@ -370,7 +365,7 @@ func (s *Store) leaseErr(ctx context.Context, err error, id string, token int64)
 
 // Reap implements store.Queues.
 func (s *Store) Reap(ctx context.Context, name string) (int, error) {
-	if err := s.check(ctx, name); err != nil {
+	if err := s.checkName(ctx, "queue name", name); err != nil {
 		return 0, err
 	}
 	keys := s.queueKeysOf(name).reap
@@ -393,7 +388,7 @@ func (s *Store) Reap(ctx context.Context, name string) (int, error) {
 
 // Result implements store.Queues.
 func (s *Store) Result(ctx context.Context, name, id string) (store.Result, error) {
-	if err := s.check(ctx, name); err != nil {
+	if err := s.checkName(ctx, "queue name", name); err != nil {
 		return store.Result{}, err
 	}
 	v, err := s.runQueue(ctx, name, lua.QueueResult, []string{s.resultKey(name, id)}, s.nowArg())
@@ -435,7 +430,7 @@ func parseResult(id, s string) (store.Result, bool) {
 
 // QueueStats implements store.Queues.
 func (s *Store) QueueStats(ctx context.Context, name string) (store.QueueStats, error) {
-	if err := s.check(ctx, name); err != nil {
+	if err := s.checkName(ctx, "queue name", name); err != nil {
 		return store.QueueStats{}, err
 	}
 	v, err := s.runQueue(ctx, name, lua.QueueStats, s.queueKeysOf(name).stats)
@@ -464,7 +459,7 @@ func (s *Store) QueueStats(ctx context.Context, name string) (store.QueueStats, 
 
 // Dead implements store.Queues.
 func (s *Store) Dead(ctx context.Context, name string, n int) ([]store.Job, error) {
-	if err := s.check(ctx, name); err != nil {
+	if err := s.checkName(ctx, "queue name", name); err != nil {
 		return nil, err
 	}
 	out := []store.Job{}
@@ -499,7 +494,7 @@ func (s *Store) Requeue(ctx context.Context, name string, p store.QueuePolicy, i
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	if err := s.check(ctx, name); err != nil {
+	if err := s.checkName(ctx, "queue name", name); err != nil {
 		return err
 	}
 	_, err := s.runQueue(ctx, name, lua.QueueDead, s.deadKeys(name, id), "requeue", id, p.MaxLen)
@@ -530,7 +525,7 @@ func (s *Store) deadKeys(name, id string) []string {
 // extends its read timeout by the block time, so other callers are not held up and the client's
 // ReadTimeout does not cut the wait short.
 func (s *Store) WaitReady(ctx context.Context, name string, timeout time.Duration) error {
-	if err := s.check(ctx, name); err != nil {
+	if err := s.checkName(ctx, "queue name", name); err != nil {
 		return err
 	}
 	octx, cancel := s.opContext(ctx)

@@ -1,6 +1,7 @@
 package redis_test
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -97,4 +98,32 @@ func TestQueueAckDequeuePromotesEveryDueJob(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, best, next.ID)
 	assert.Equal(t, store.QueueStats{Ready: map[int]int{0: n}, InFlight: 1}, e.stats(t))
+}
+
+// TestQueueAckDequeueBounds gives AckDequeue a lease beyond store.MaxLease and a queue name no
+// store accepts: the whole call fails, naming the problem, and the ack is not made.
+func TestQueueAckDequeueBounds(t *testing.T) {
+	e := newQenv(t)
+	p := store.QueuePolicy{}
+	e.put(t, p, store.NewJob{Payload: []byte("held")})
+	e.put(t, p, store.NewJob{Payload: []byte("next")})
+	l := e.take(t, time.Minute)
+	for _, lease := range []time.Duration{store.MaxLease + time.Nanosecond, math.MaxInt64} {
+		_, ok, ackErr, err := e.s.AckDequeue(e.ctx, e.q, p, l.ID, l.Token, nil, lease)
+		require.ErrorIs(t, err, store.ErrInvalid)
+		require.ErrorContains(t, err, "lease")
+		require.ErrorIs(t, ackErr, store.ErrInvalid)
+		require.False(t, ok)
+	}
+	_, _, _, err := e.s.AckDequeue(e.ctx, e.q+"}:x", p, l.ID, l.Token, nil, time.Minute)
+	require.ErrorIs(t, err, store.ErrInvalid)
+	require.ErrorContains(t, err, "queue name")
+	assert.Equal(t, store.QueueStats{Ready: map[int]int{0: 1}, InFlight: 1}, e.stats(t))
+
+	next, ok, ackErr, err := e.s.AckDequeue(e.ctx, e.q, p, l.ID, l.Token, nil, store.MaxLease)
+	require.NoError(t, err)
+	require.NoError(t, ackErr)
+	require.True(t, ok)
+	assert.Equal(t, "next", string(next.Payload))
+	assert.Equal(t, e.clk.Now().Add(store.MaxLease), next.Deadline.In(time.UTC))
 }

@@ -18,7 +18,7 @@ func (s *Store) EnqueueBatch(ctx context.Context, name string, p store.QueuePoli
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	if err := s.check(ctx, name); err != nil {
+	if err := s.checkName(ctx, "queue name", name); err != nil {
 		return nil, err
 	}
 	out := make([]store.EnqueueResult, len(jobs))

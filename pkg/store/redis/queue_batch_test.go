@@ -107,3 +107,33 @@ func TestEnqueueBatchIDs(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, ok)
 }
+
+// TestEnqueueBatchBounds checks a batch's jobs as Enqueue checks one: a job id, an idempotency
+// key or a delay out of bounds fails that job alone; a bad queue name fails the whole batch.
+func TestEnqueueBatchBounds(t *testing.T) {
+	s := newStore(t, nil)
+	ctx := context.Background()
+	p := store.QueuePolicy{}
+	jobs := []store.NewJob{
+		{ID: "a}:ready", Payload: []byte("1")},
+		{IdempotencyKey: "k\n", Payload: []byte("2")},
+		{IdempotencyKey: string(bytes.Repeat([]byte("k"), 8<<20)), Payload: []byte("3")},
+		{Delay: store.MaxDelay + time.Nanosecond, Payload: []byte("4")},
+		{ID: "ok", Payload: []byte("5")},
+	}
+	res, err := s.EnqueueBatch(ctx, "bounds", p, jobs)
+	require.NoError(t, err)
+	require.Len(t, res, len(jobs))
+	for i, what := range []string{"job id", "idempotency key", "idempotency key", "delay"} {
+		require.ErrorIs(t, res[i].Err, store.ErrInvalid, "job %d", i)
+		require.ErrorContains(t, res[i].Err, what, "job %d", i)
+	}
+	require.NoError(t, res[4].Err)
+	st, err := s.QueueStats(ctx, "bounds")
+	require.NoError(t, err)
+	assert.Equal(t, store.QueueStats{Ready: map[int]int{0: 1}}, st)
+
+	_, err = s.EnqueueBatch(ctx, "x}:idem:k", p, jobs[4:])
+	require.ErrorIs(t, err, store.ErrInvalid)
+	require.ErrorContains(t, err, "queue name")
+}

@@ -441,7 +441,7 @@ func (s *Store) runBatch(batch []*queueCall) {
 }
 
 // runCalls sends calls on ctx, in one pipeline when they take more than one script call, and
-// answers each.
+// answers each. The errors are go-redis's: each caller judges them against its own context.
 func (s *Store) runCalls(ctx context.Context, batch []*queueCall) {
 	gs := groups(batch)
 	if len(gs) == 1 {
@@ -449,7 +449,7 @@ func (s *Store) runCalls(ctx context.Context, batch []*queueCall) {
 		return
 	}
 	cmds := make([]*goredis.Cmd, len(gs))
-	_, _ = s.rdb.Pipelined(ctx, func(pipe goredis.Pipeliner) error {
+	_, err := s.rdb.Pipelined(ctx, func(pipe goredis.Pipeliner) error {
 		for i, g := range gs {
 			sc, keys, args := s.script(g)
 			cmds[i] = pipe.EvalSha(ctx, sc.SHA(), keys, args...)
@@ -461,6 +461,13 @@ func (s *Store) runCalls(ctx context.Context, batch []*queueCall) {
 			s.runGroup(ctx, g)
 			continue
 		}
-		g.answer(cmds[i].Result())
+		v, cerr := cmds[i].Result()
+		if v == nil && cerr == nil {
+			// Never sent: go-redis leaves the commands of a pipeline without an error when the
+			// connection failed with an error it would retry (a new connection's handshake timing
+			// out) and it has no retry left.
+			cerr = err
+		}
+		g.answer(v, cerr)
 	}
 }

@@ -170,23 +170,29 @@ func (s *Store) opContext(ctx context.Context) (context.Context, context.CancelF
 	return context.WithTimeout(ctx, s.timeout)
 }
 
-func (s *Store) check(ctx context.Context, key string) error {
+// check is checkName for a limiter key.
+func (s *Store) check(ctx context.Context, key string) error { return s.checkName(ctx, "key", key) }
+
+// checkName refuses a call on a closed store, with a bad name (kind says what it names) or an
+// ended context.
+func (s *Store) checkName(ctx context.Context, kind, name string) error {
 	if s.closed.Load() {
 		return store.ErrClosed
 	}
-	if key == "" {
-		return fmt.Errorf("%w: empty key", store.ErrInvalid)
+	if err := store.ValidateName(kind, name); err != nil {
+		return err
 	}
 	return ctx.Err()
 }
 
-// wrap translates a failed round trip: the caller's own cancellation stays what it is; anything
+// wrap translates a failed round trip, judged against the caller's own context: its cancellation
+// or deadline stays what it is (callerDone), whatever the round trip's error says; anything else
 // that says the server could not be reached or could not answer becomes store.ErrUnavailable.
 func (s *Store) wrap(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
 	}
-	if ctx.Err() != nil {
+	if ended(ctx) {
 		return callerDone(ctx)
 	}
 	if unavailable(err) {
@@ -195,9 +201,24 @@ func (s *Store) wrap(ctx context.Context, err error) error {
 	return fmt.Errorf("weir/store/redis: %w", err)
 }
 
-// callerDone is the error of a caller whose context ended before the store answered: a deadline
-// that passed means the store did not answer in time, so it also counts as unavailable.
+// ended reports whether ctx has ended or its deadline has passed. A read that timed out at the
+// deadline, or a call under another context with the same deadline (a combined call, the store's
+// timeout), may fail before ctx's own timer has fired: that failure is still the caller's
+// deadline. A failure before the caller's deadline (the store's Timeout, the client's
+// ReadTimeout) is the server's.
+func ended(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
+}
+
+// callerDone is the error of a caller whose context ended (or whose deadline passed: see ended)
+// before the store answered: a deadline that passed means the store did not answer in time, so
+// it also counts as unavailable; the caller tells its own deadline by its context's error.
 func callerDone(ctx context.Context) error {
+	<-ctx.Done() // a deadline that has passed: its timer fires at once
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return fmt.Errorf("%w: no answer before the deadline: %w", store.ErrUnavailable, context.Cause(ctx))
 	}

@@ -205,16 +205,24 @@ func sameLimits(a, b []store.Limit) bool {
 
 // call runs take.lua once for the batch and answers each caller. Its context lasts as long as
 // the most patient caller (each caller still returns at its own deadline), bounded by the store's
-// timeout.
+// timeout. A failed call is judged against each caller's own context: one whose deadline ran out
+// with the call's gets its own deadline, never the store's failure; only a caller whose deadline
+// is still ahead (or who has none) learns that the store did not answer within its timeout.
 func (s *Store) call(key string, batch []*takeReq) {
 	ctx, cancel := batchContext(s, batch, func(r *takeReq) context.Context { return r.ctx })
 	defer cancel()
-	out, err := s.runTake(ctx, context.Background(), key, batch[0].limits, false, len(batch),
-		func(i int) int64 { return batch[i].n }) // each caller minds its own context
+	out, err := s.takeScript(ctx, key, batch[0].limits, false, len(batch), func(i int) int64 { return batch[i].n })
+	var short error
+	if err == nil {
+		short = shortReply(out, len(batch))
+	}
 	for i, r := range batch {
-		if err != nil {
-			r.err = err
-		} else {
+		switch {
+		case err != nil:
+			r.err = s.wrap(r.ctx, err)
+		case short != nil:
+			r.err = short
+		default:
 			r.d = decision(out, i)
 		}
 		r.done <- struct{}{} // the last touch: r may be reused from here on
@@ -236,15 +244,28 @@ func (s *Store) takeAlone(ctx context.Context, key string, limits []store.Limit,
 // cost(i), and returns its reply: five numbers a take (see decision). Errors are judged against
 // caller (its own cancellation stays what it is) and wrapped.
 func (s *Store) runTake(ctx, caller context.Context, key string, limits []store.Limit, ordered bool, takes int, cost func(i int) int64) ([]int64, error) {
-	args := s.takeArgs(limits, ordered, takes, cost)
-	out, err := lua.Take.RunInts(ctx, s.rdb, []string{s.limiterKey(key)}, args...).Result()
+	out, err := s.takeScript(ctx, key, limits, ordered, takes, cost)
 	if err != nil {
 		return nil, s.wrap(caller, err)
 	}
-	if len(out) < 5*takes {
-		return nil, fmt.Errorf("weir/store/redis: take.lua answered %d numbers for %d takes", len(out), takes)
+	if err := shortReply(out, takes); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// takeScript runs take.lua as runTake does and returns its reply and error as go-redis gives them.
+func (s *Store) takeScript(ctx context.Context, key string, limits []store.Limit, ordered bool, takes int, cost func(i int) int64) ([]int64, error) {
+	args := s.takeArgs(limits, ordered, takes, cost)
+	return lua.Take.RunInts(ctx, s.rdb, []string{s.limiterKey(key)}, args...).Result()
+}
+
+// shortReply fails a reply of take.lua that holds fewer than five numbers for each of takes.
+func shortReply(out []int64, takes int) error {
+	if len(out) < 5*takes {
+		return fmt.Errorf("weir/store/redis: take.lua answered %d numbers for %d takes", len(out), takes)
+	}
+	return nil
 }
 
 // decision reads the i-th take's decision from take.lua's reply.
@@ -259,9 +280,10 @@ func decision(out []int64, i int) store.Decision {
 }
 
 // batchContext is the context of one call made for a batch of callers (Take's combiner, the
-// queue's lines): bounded by the store's timeout and by the latest deadline among the callers, it
-// carries the first caller's values but none of their cancellations (each caller still returns at
-// its own deadline).
+// queue's lines): bounded by the store's timeout and by the latest deadline among the callers, so
+// that no caller's deadline cuts short the call of another, it carries the first caller's values
+// but none of their cancellations (each caller still returns at its own deadline). A call that
+// fails is judged against each caller's own context (wrap).
 func batchContext[T any](s *Store, batch []T, ctxOf func(T) context.Context) (context.Context, context.CancelFunc) {
 	deadline := time.Now().Add(s.timeout)
 	latest := time.Time{}

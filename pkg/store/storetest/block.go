@@ -18,6 +18,7 @@ var blockTests = []test{
 	{"SubMicrosecondUntil", testBlockSubMicrosecond},
 	{"WaitIsLongestOfPauseAndBuckets", testBlockLongestWait},
 	{"KeysAreIndependent", testBlockPerKey},
+	{"BeyondMaxDelay", testBlockBeyondMax},
 }
 
 func testBlockRefusesUntil(t *testing.T, h *harness) {
@@ -124,4 +125,21 @@ func testBlockPerKey(t *testing.T, h *harness) {
 	h.block(t, a, h.clk.Now().Add(time.Minute))
 	require.False(t, h.take(t, a, limits, 1).Allowed)
 	require.Equal(t, int64(10), h.drain(t, b, limits))
+}
+
+// testBlockBeyondMax blocks until instants as far as time.Time reaches: the pause ends MaxDelay
+// from now, and every take until then is refused with the wait to that end.
+func testBlockBeyondMax(t *testing.T, h *harness) {
+	limits := []store.Limit{store.PerSecond(10)}
+	for i := range farFuture(Start) {
+		key, until := h.key("far"), farFuture(h.clk.Now())[i]
+		h.block(t, key, until)
+		d := h.take(t, key, limits, 1)
+		require.False(t, d.Allowed, "Block until %v", until)
+		require.Equal(t, store.MaxDelay, d.RetryAfter, "Block until %v", until)
+		h.clk.Advance(store.MaxDelay - time.Microsecond)
+		require.Equal(t, time.Microsecond, h.take(t, key, limits, 1).RetryAfter, "Block until %v", until)
+		h.clk.Advance(time.Microsecond)
+		require.Equal(t, int64(10), h.drain(t, key, limits), "Block until %v: over", until)
+	}
 }

@@ -41,6 +41,8 @@ func RunQueues(t *testing.T, newStore NewQueueStore) {
 	}{
 		{"Order", queueOrderTests},
 		{"Bounds", queueBoundsTests},
+		{"Names", queueNameTests},
+		{"Durations", queueDurationTests},
 		{"Idempotency", queueIdempotencyTests},
 		{"Delay", queueDelayTests},
 		{"Lease", queueLeaseTests},

@@ -47,6 +47,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Breaker", breakerTests},
 		{"Concurrency", concurrencyTests},
 		{"BadInput", badInputTests},
+		{"Names", nameTests},
 		{"Learn", learnTests},
 	}
 	for _, g := range groups {

@@ -1,0 +1,298 @@
+package redis_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/weir-go/weir/pkg/store"
+	weirredis "github.com/weir-go/weir/pkg/store/redis"
+)
+
+// slowLink is a loopback TCP proxy in front of a Redis server that holds every byte of the
+// server's replies for a delay before passing it on, in order: a slow server or network, as the
+// store sees it. Requests pass at once. It is safe for concurrent use.
+type slowLink struct {
+	ln    net.Listener
+	to    string
+	delay atomic.Int64 // ns
+	mu    sync.Mutex
+	conns []net.Conn
+	quit  chan struct{} // closed by close: held replies are dropped
+	wg    sync.WaitGroup
+}
+
+// newSlowLink starts a link to the server at addr, closed when the test ends.
+func newSlowLink(tb testing.TB, addr string, delay time.Duration) *slowLink {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(tb, err)
+	l := &slowLink{ln: ln, to: addr, quit: make(chan struct{})}
+	l.delay.Store(int64(delay))
+	l.wg.Go(l.accept)
+	tb.Cleanup(l.close)
+	return l
+}
+
+func (l *slowLink) addr() string { return l.ln.Addr().String() }
+
+// setDelay changes how long replies are held from now on.
+func (l *slowLink) setDelay(d time.Duration) { l.delay.Store(int64(d)) }
+
+func (l *slowLink) accept() {
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			return
+		}
+		u, err := net.Dial("tcp", l.to)
+		if err != nil {
+			_ = c.Close()
+			continue
+		}
+		l.mu.Lock()
+		l.conns = append(l.conns, c, u)
+		l.mu.Unlock()
+		l.wg.Go(func() {
+			_, _ = io.Copy(u, c)
+			_ = u.Close()
+		})
+		l.wg.Go(func() { l.hold(c, u) })
+	}
+}
+
+// hold passes what the server u writes on to the client c, each chunk delay after it arrived.
+func (l *slowLink) hold(c, u net.Conn) {
+	type chunk struct {
+		due time.Time
+		b   []byte
+	}
+	chunks := make(chan chunk, 4096)
+	l.wg.Go(func() {
+		defer close(chunks)
+		for {
+			b := make([]byte, 32<<10)
+			n, err := u.Read(b)
+			if n > 0 {
+				chunks <- chunk{time.Now().Add(time.Duration(l.delay.Load())), b[:n]}
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
+	for k := range chunks {
+		select {
+		case <-time.After(time.Until(k.due)):
+		case <-l.quit:
+		}
+		if _, err := c.Write(k.b); err != nil {
+			break
+		}
+	}
+	_ = c.Close()
+	_ = u.Close()
+	for range chunks { // the reader stops once u is closed
+	}
+}
+
+func (l *slowLink) close() {
+	close(l.quit)
+	_ = l.ln.Close()
+	l.mu.Lock()
+	for _, c := range l.conns {
+		_ = c.Close()
+	}
+	l.mu.Unlock()
+	l.wg.Wait()
+}
+
+// slowClient returns a client of the test's Redis (REDIS_URL, or a fresh miniredis) through a
+// slowLink holding replies for delay, and the link.
+func slowClient(tb testing.TB, delay time.Duration, configure func(*goredis.Options)) (*goredis.Client, *slowLink) {
+	tb.Helper()
+	o := &goredis.Options{}
+	if url := redisURL(tb); url != "" {
+		var err error
+		o, err = goredis.ParseURL(url)
+		require.NoError(tb, err)
+	} else {
+		o.Addr = miniredis.RunT(tb).Addr()
+	}
+	link := newSlowLink(tb, o.Addr, delay)
+	o.Addr = link.addr()
+	o.ContextTimeoutEnabled = true
+	if configure != nil {
+		configure(o)
+	}
+	rdb := goredis.NewClient(o)
+	tb.Cleanup(func() { _ = rdb.Close() })
+	return rdb, link
+}
+
+// Deadlines of the tests below: the callers' own, shorter than the link's delay.
+const (
+	linkDelay      = 120 * time.Millisecond
+	callerDeadline = 40 * time.Millisecond
+)
+
+// deadlineRound starts callers at once, the i-th with a context of its own whose deadline is at
+// (zero: none) and whose cause is causes[i], runs call for each, and returns each one's error.
+func deadlineRound(t *testing.T, at []time.Time, call func(ctx context.Context, i int) error) (errs, causes []error) {
+	t.Helper()
+	errs, causes = make([]error, len(at)), make([]error, len(at))
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range at {
+		causes[i] = fmt.Errorf("caller %d's own deadline", i)
+		ctx, cancel := context.WithCancel(context.Background())
+		if !at[i].IsZero() {
+			ctx, cancel = context.WithDeadlineCause(context.Background(), at[i], causes[i])
+		}
+		wg.Go(func() {
+			defer cancel()
+			<-start
+			errs[i] = call(ctx, i)
+		})
+	}
+	close(start)
+	waitOrFail(t, &wg, 10*time.Second)
+	return errs, causes
+}
+
+// requireOwnDeadline requires every error to be its caller's own deadline: its own context's
+// cause, in the words of a deadline rather than of a failed round trip.
+func requireOwnDeadline(t *testing.T, round int, errs, causes []error) {
+	t.Helper()
+	for i, err := range errs {
+		require.ErrorIs(t, err, causes[i], "round %d, caller %d: its own context's cause", round, i)
+		require.ErrorContains(t, err, "no answer before the deadline", "round %d, caller %d", round, i)
+	}
+}
+
+// TestTakeBatchDeadlineIsTheCallers has many callers Take one key, each with a context of its own
+// but all with one deadline, through a link slower than that deadline: most of them wait in line
+// and go in one combined script call, which runs out of time with them. Every caller must get its
+// own context's deadline (its cause), not the combined call's failure, which would read as the
+// store being down.
+func TestTakeBatchDeadlineIsTheCallers(t *testing.T) {
+	rdb, _ := slowClient(t, linkDelay, nil)
+	s := storeOn(t, rdb, nil)
+	limits := []store.Limit{store.PerSecond(1_000_000)}
+	const callers = 24
+	for round := range 12 {
+		at := make([]time.Time, callers)
+		d := time.Now().Add(callerDeadline)
+		for i := range at {
+			at[i] = d
+		}
+		errs, causes := deadlineRound(t, at, func(ctx context.Context, _ int) error {
+			_, err := s.Take(ctx, "shared-deadline", limits, 1)
+			return err
+		})
+		requireOwnDeadline(t, round, errs, causes)
+	}
+}
+
+// TestTakeBatchEarlierDeadlineFailsNoOtherCaller puts callers with a short deadline in line with
+// callers with a long one or none, through a link slower than the short deadline: the short ones
+// get their own deadline, the others their decisions.
+func TestTakeBatchEarlierDeadlineFailsNoOtherCaller(t *testing.T) {
+	rdb, _ := slowClient(t, linkDelay, nil)
+	s := storeOn(t, rdb, nil)
+	limits := []store.Limit{store.PerSecond(1_000_000)}
+	const callers = 24
+	for round := range 4 {
+		now := time.Now()
+		at := make([]time.Time, callers)
+		for i := range at {
+			switch i % 3 {
+			case 0:
+				at[i] = now.Add(callerDeadline)
+			case 1:
+				at[i] = now.Add(5 * time.Second)
+			} // case 2: no deadline
+		}
+		errs, causes := deadlineRound(t, at, func(ctx context.Context, _ int) error {
+			_, err := s.Take(ctx, "mixed-deadlines", limits, 1)
+			return err
+		})
+		for i, err := range errs {
+			if i%3 == 0 {
+				require.ErrorIs(t, err, causes[i], "round %d, caller %d", round, i)
+				continue
+			}
+			require.NoError(t, err, "round %d, caller %d: another caller's deadline is not its own", round, i)
+		}
+	}
+}
+
+// TestQueueBatchDeadlineIsTheCallers is TestTakeBatchDeadlineIsTheCallers for the queue's combined
+// calls: enqueues and reads of one queue, each caller with a context of its own, all with one
+// deadline.
+func TestQueueBatchDeadlineIsTheCallers(t *testing.T) {
+	rdb, _ := slowClient(t, linkDelay, nil)
+	s := storeOn(t, rdb, nil)
+	const callers = 24
+	for round := range 12 {
+		at := make([]time.Time, callers)
+		d := time.Now().Add(callerDeadline)
+		for i := range at {
+			at[i] = d
+		}
+		errs, causes := deadlineRound(t, at, func(ctx context.Context, i int) error {
+			if i%2 == 0 {
+				_, _, err := s.Enqueue(ctx, "shared-deadline", store.QueuePolicy{}, store.NewJob{Payload: []byte("x")})
+				return err
+			}
+			_, err := s.QueueStats(ctx, "shared-deadline")
+			return err
+		})
+		requireOwnDeadline(t, round, errs, causes)
+	}
+}
+
+// TestSlowServerIsStillUnavailable is the other side: a server that does not answer within the
+// store's own Timeout, while the callers' deadlines are far off, is down. Every caller gets
+// store.ErrUnavailable, and no context error, since no caller's context ended.
+func TestSlowServerIsStillUnavailable(t *testing.T) {
+	rdb, link := slowClient(t, 0, func(o *goredis.Options) { o.MaxRetries = -1 })
+	s, err := weirredis.New(rdb, weirredis.Options{Prefix: testPrefix(t), Timeout: 50 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	limits := []store.Limit{store.PerSecond(1_000_000)}
+	_, err = s.Take(t.Context(), "slow", limits, 1)
+	require.NoError(t, err, "the link passes replies at once")
+
+	link.setDelay(time.Hour) // the server hangs, as far as the store can tell
+	const callers = 24
+	at := make([]time.Time, callers)
+	for i := range at {
+		if i%2 == 0 {
+			at[i] = time.Now().Add(5 * time.Second)
+		}
+	}
+	errs, _ := deadlineRound(t, at, func(ctx context.Context, i int) error {
+		if i%3 == 0 {
+			_, err := s.QueueStats(ctx, "slow")
+			return err
+		}
+		_, err := s.Take(ctx, "slow", limits, 1)
+		return err
+	})
+	for i, err := range errs {
+		require.ErrorIs(t, err, store.ErrUnavailable, "caller %d", i)
+		require.False(t, errors.Is(err, context.Canceled), "caller %d: %v", i, err)
+		require.NotContains(t, err.Error(), "no answer before the deadline", "caller %d: its deadline is far off", i)
+	}
+}
