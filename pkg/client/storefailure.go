@@ -73,9 +73,11 @@ func (g *guardedStore) usable() bool {
 
 // observe notes how a call to the store went, and reports whether it failed for want of the store.
 // A call whose own context ended says nothing about the store's health: one caller's short
-// deadline must not take the store away from every other caller.
+// deadline must not take the store away from every other caller. Only a store that failed while
+// the caller could still wait is down: one that did not answer within its own timeout, or could
+// not be reached.
 func (g *guardedStore) observe(ctx context.Context, err error) bool {
-	if err != nil && ctx.Err() != nil {
+	if err != nil && callerEnded(ctx) {
 		return false
 	}
 	if err == nil || !errors.Is(err, store.ErrUnavailable) {
@@ -90,6 +92,19 @@ func (g *guardedStore) observe(ctx context.Context, err error) bool {
 			slog.String("policy", g.policy.String()), slog.String("error", err.Error()))
 	}
 	return true
+}
+
+// callerEnded reports whether ctx has ended or its deadline has passed. A store's call that ran
+// out of time at the caller's deadline (a read's timeout, a combined call under the same deadline)
+// may return before the context's own timer has fired, with an error that wraps
+// store.ErrUnavailable: it is still the caller's deadline. Deadlines are the real clock's, whatever
+// Config.Clock is.
+func callerEnded(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }
 
 func (g *guardedStore) downErr() error {
