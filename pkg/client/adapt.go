@@ -14,19 +14,21 @@ import (
 
 // Defaults of AdaptConfig's zero fields.
 const (
-	DefaultAdaptFactor  = 0.9
-	DefaultAdaptRecover = 0.002
-	DefaultAdaptPause   = time.Second
+	DefaultAdaptFactor   = 0.9
+	DefaultAdaptRecover  = 0.002
+	DefaultAdaptPause    = time.Second
+	DefaultAdaptMaxPause = time.Minute
 )
 
 // AdaptConfig is how the client listens to what servers say about their limits (see
 // ../../shared/HEADERS.md for the families it reads). What it learns is kept in the store, beside
 // the key's buckets, so the whole fleet obeys it:
 //
-//   - a quota exhausted (remaining 0) with a reset time pauses the key until the reset;
+//   - a quota exhausted (remaining 0) with a reset time pauses the key until the reset, for
+//     MaxPause at most;
 //   - a quota running low (what is left would not last until the reset at the configured rate)
 //     is spread over the time to the reset: a pace of one request (or unit of cost, for quotas of
-//     tokens or points) every reset/remaining, with a burst of one;
+//     tokens or points) every reset/remaining (every MaxPause at most), with a burst of one;
 //   - a rejection (429; 503 or 403 that say so, by Retry-After or a spent quota) that carries no
 //     quota pauses the key: for the server's Retry-After, keeping the pace a quota stated on
 //     the server's other responses set (Discord's global limit), or, from a server that never
@@ -52,6 +54,11 @@ type AdaptConfig struct {
 	// fleet was sending far above what the server admitted (the server's window is likely young).
 	// Rejections that come back while the key is paused cut nothing more. Default 1 s.
 	Pause time.Duration
+	// MaxPause caps what a quota's reset may hold the key to: the pause for a spent quota, and a
+	// pace's interval and life (a response restating the quota renews it). A reset further away,
+	// absurd or garbled ("1e309", a bad epoch), counts as MaxPause. Default 1 minute, like
+	// Retry.MaxRetryAfter; a server with longer windows (a daily quota) needs a longer one.
+	MaxPause time.Duration
 }
 
 func (a AdaptConfig) withDefaults() (AdaptConfig, error) {
@@ -67,6 +74,9 @@ func (a AdaptConfig) withDefaults() (AdaptConfig, error) {
 	if a.Pause == 0 {
 		a.Pause = DefaultAdaptPause
 	}
+	if a.MaxPause == 0 {
+		a.MaxPause = DefaultAdaptMaxPause
+	}
 	switch {
 	case !(a.Factor > 0 && a.Factor < 1):
 		return a, fieldErr("Adapt.Factor", "must be in (0, 1), got %v", a.Factor)
@@ -74,6 +84,8 @@ func (a AdaptConfig) withDefaults() (AdaptConfig, error) {
 		return a, fieldErr("Adapt.Recover", "must be in (0, 1], got %v", a.Recover)
 	case a.Pause < time.Millisecond:
 		return a, fieldErr("Adapt.Pause", "must be ≥ 1ms, got %v", a.Pause)
+	case a.MaxPause < time.Millisecond:
+		return a, fieldErr("Adapt.MaxPause", "must be ≥ 1ms, got %v", a.MaxPause)
 	}
 	return a, nil
 }
@@ -147,13 +159,17 @@ func (a *adapter) observe(ctx context.Context, resp *http.Response, cost int64, 
 				exhaustedFor = max(exhaustedFor, reset)
 			}
 		}
+		// One response must not hold the key for the day an absurd reset says.
+		exhaustedFor = min(exhaustedFor, a.cfg.MaxPause)
 	}
-	// A 503 is a rate-limit refusal only when it says so (Retry-After or a spent quota): a bare
-	// 503 is the server failing, which is the breaker's business, and cutting the rate on every
-	// one would starve a client of an upstream that fails now and then.
+	// A 503 or a 403 is a rate-limit refusal only when it says so (Retry-After or a spent
+	// quota): a bare 503 is the server failing, which is the breaker's business, and cutting the
+	// rate on every one would starve a client of an upstream that fails now and then; a bare 403
+	// is a refusal of the caller. GitHub says so both ways: a spent primary quota, or a
+	// secondary limit's retry-after beside a quota far from spent.
 	rejected = resp.StatusCode == http.StatusTooManyRequests ||
-		resp.StatusCode == http.StatusServiceUnavailable && (sig.RetryAfter >= 0 || exhausted) ||
-		resp.StatusCode == http.StatusForbidden && exhausted
+		(resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusForbidden) &&
+			(sig.RetryAfter >= 0 || exhausted)
 	if sig.Empty() && !rejected {
 		return false, false
 	}
@@ -211,7 +227,10 @@ func (a *adapter) observe(ctx context.Context, resp *http.Response, cost int64, 
 // outlives the reset by about a window (the longest time to a reset heard, at most a minute):
 // the next window is likely like this one, and the first response in it replaces the pace
 // anyway; this keeps the fleet from bursting into a fresh window with every request that
-// waited, even when the last pace was set just before the reset.
+// waited, even when the last pace was set just before the reset. A reset beyond MaxPause is
+// believed for the pace's rate (a long window's quota is spread over it, one request per
+// MaxPause at most), not for its life: the pace then lapses MaxPause and a window on, unless a
+// response restates it, so that one absurd reset cannot hold the key for a day.
 func (a *adapter) spread(ctx context.Context, sig headers.Signal, cost int64, now time.Time) {
 	var req, unit store.Pace
 	var reqReset, unitReset time.Time
@@ -232,10 +251,11 @@ func (a *adapter) spread(ctx context.Context, sig headers.Signal, cost int64, no
 		if !units {
 			slot = max(1, maxCost)
 		}
-		iv := reset / time.Duration(q.Remaining+slot)
+		iv := min(reset/time.Duration(q.Remaining+slot), a.cfg.MaxPause)
 		if iv <= a.ceiling || iv < time.Microsecond {
 			continue // enough left to last at the configured rate: nothing to spread
 		}
+		reset = min(reset, a.cfg.MaxPause)
 		p := store.Pace{Interval: iv, Burst: 1, Until: now.Add(reset + min(max(reset, window), time.Minute))}
 		if units {
 			if p.Interval > req.Interval {

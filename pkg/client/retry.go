@@ -16,15 +16,13 @@ import (
 
 // retryAfter returns what resp asks the client to wait, if anything: Retry-After (seconds,
 // decimals or an HTTP-date in any of its three forms, capped: see headers.ParseRetryAfter), or the
-// retry-after-ms header some SDKs send.
+// retry-after-ms header some SDKs send; either sent twice with values that differ is ignored
+// (see headers.RetryAfter).
 func retryAfter(resp *http.Response, now time.Time) (time.Duration, bool) {
 	if resp == nil {
 		return 0, false
 	}
-	if d, ok := headers.ParseRetryAfter(resp.Header.Get("Retry-After"), now); ok {
-		return d, true
-	}
-	return headers.ParseRetryAfterMillis(resp.Header.Get("Retry-After-Ms"))
+	return headers.RetryAfter(resp.Header, now)
 }
 
 // backoff returns the wait before attempt+1: exponential, capped, with full jitter unless the

@@ -2,14 +2,14 @@ package headers
 
 import (
 	"net/http"
-	"strings"
 	"time"
 )
 
 // ParseAnthropic reads anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-
 // {limit,remaining,reset}: one quota per kind with any usable header, named and counted in that
 // kind ("requests", "tokens", "input-tokens", "output-tokens"), in that order. The reset is an
-// RFC 3339 timestamp counted from now; clock skew makes past ones common, and they give 0.
+// RFC 3339 timestamp counted from now; clock skew makes past ones common, and they give 0. A
+// field sent more than once with values that differ is ignored.
 func ParseAnthropic(h http.Header, now time.Time) ([]Quota, bool) {
 	var quotas []Quota
 	for i, kind := range anthropicKinds {
@@ -17,11 +17,11 @@ func ParseAnthropic(h http.Header, now time.Time) ([]Quota, bool) {
 		q := Quota{
 			Name:      kind,
 			Unit:      kind,
-			Limit:     limitValue(h.Get(keys[0])),
-			Remaining: remainingValue(h.Get(keys[1])),
+			Limit:     limitValue(singleton(h, keys[0])),
+			Remaining: remainingValue(singleton(h, keys[1])),
 			Reset:     -1,
 		}
-		if v := strings.TrimSpace(h.Get(keys[2])); v != "" {
+		if v := singleton(h, keys[2]); v != "" {
 			if t, err := time.Parse(time.RFC3339, v); err == nil {
 				q.Reset = until(t, now)
 			}

@@ -11,15 +11,16 @@ import (
 // X-RateLimit-Reset-After, -Bucket, -Global or -Scope. The quota comes from X-RateLimit-Limit and
 // -Remaining, its Reset from -Reset-After (float seconds) or else -Reset (a Unix time with
 // decimals, counted from now), its Name from -Bucket. global reports X-RateLimit-Global: true or
-// X-RateLimit-Scope: global, under which every route waits.
+// X-RateLimit-Scope: global, under which every route waits. A field sent more than once with
+// values that differ is ignored.
 //
 // A global 429 may carry nothing but X-RateLimit-Global and Retry-After: that is ok with no quota.
 // ok is false when none of Discord's own headers is present, or when they say nothing usable.
 func ParseDiscord(h http.Header, now time.Time) ([]Quota, bool, bool) {
-	resetAfter := h.Get("X-Ratelimit-Reset-After")
-	bucket := strings.TrimSpace(h.Get("X-Ratelimit-Bucket"))
-	globalV := strings.TrimSpace(h.Get("X-Ratelimit-Global"))
-	scope := strings.TrimSpace(h.Get("X-Ratelimit-Scope"))
+	resetAfter := singleton(h, "X-Ratelimit-Reset-After")
+	bucket := singleton(h, "X-Ratelimit-Bucket")
+	globalV := singleton(h, "X-Ratelimit-Global")
+	scope := singleton(h, "X-Ratelimit-Scope")
 	if resetAfter == "" && bucket == "" && globalV == "" && scope == "" {
 		return nil, false, false
 	}
@@ -28,13 +29,13 @@ func ParseDiscord(h http.Header, now time.Time) ([]Quota, bool, bool) {
 	q := Quota{
 		Name:      bucket,
 		Unit:      "requests",
-		Limit:     limitValue(h.Get("X-Ratelimit-Limit")),
-		Remaining: remainingValue(h.Get("X-Ratelimit-Remaining")),
+		Limit:     limitValue(singleton(h, "X-Ratelimit-Limit")),
+		Remaining: remainingValue(singleton(h, "X-Ratelimit-Remaining")),
 		Reset:     -1,
 	}
 	if d, ok := delayValue(resetAfter); ok {
 		q.Reset = d
-	} else if f, ok := parseFloat(h.Get("X-Ratelimit-Reset")); ok && !math.IsNaN(f) && f >= 0 {
+	} else if f, ok := parseFloat(singleton(h, "X-Ratelimit-Reset")); ok && !math.IsNaN(f) && f >= 0 {
 		q.Reset = epochValue(f, now)
 	}
 	var quotas []Quota

@@ -25,7 +25,12 @@
 //   - Retry-After is seconds or an HTTP-date in any of three forms; servers also send decimals,
 //     negative numbers and absurd values.
 //   - The IETF RateLimit t is a delay, never a timestamp; a malformed Structured Field is ignored
-//     as a whole.
+//     as a whole, and so is an item with a negative r (it is no spent quota).
+//
+// A field sent more than once is read the same whatever the order of its lines: a field that
+// disagrees with itself is ignored. A field of one value counts only when all its lines say the
+// same; the IETF lists' items of one name that disagree leave that quota's numbers unknown.
+// RetryAfter reads Retry-After and retry-after-ms by the same rule.
 //
 // When a response carries both, Retry-After takes precedence over a quota's Reset (the IETF drafts
 // say so); Parse reports both and leaves the choice to the caller.

@@ -446,7 +446,7 @@ func FuzzParse(f *testing.F) {
 		}
 		var families []family
 		add := func(src Source, q []Quota, ok bool) { families = append(families, family{src, q, ok}) }
-		q, ok := ParseIETF(fieldLines(h, "Ratelimit-Policy"), fieldLines(h, "Ratelimit"))
+		q, ok := parseIETFHeader(h)
 		add(SourceIETF, q, ok)
 		q, ok = ParseIETFLegacy(h)
 		add(SourceIETFLegacy, q, ok)
@@ -456,7 +456,7 @@ func FuzzParse(f *testing.F) {
 		add(SourceAnthropic, q, ok)
 		q, global, ok := ParseDiscord(h, now)
 		add(SourceDiscord, q, ok)
-		q, ok = ParseShopify(h.Get("X-Shopify-Shop-Api-Call-Limit"))
+		q, ok = ParseShopify(singleton(h, "X-Shopify-Shop-Api-Call-Limit"))
 		add(SourceShopify, q, ok)
 		q, src, ok := ParseXRateLimit(h, now)
 		add(src, q, ok)
@@ -479,6 +479,105 @@ func FuzzParse(f *testing.F) {
 		}
 		if (s.Source == SourceNone || s.Source == SourceRetryAfter) && len(s.Quotas) > 0 {
 			t.Errorf("quotas from %q", s.Source)
+		}
+	})
+}
+
+// repeatedKeys are the fields the parsers read, for FuzzRepeatedFields to send twice.
+var repeatedKeys = func() []string {
+	keys := []string{"Retry-After", "Retry-After-Ms", "Ratelimit-Policy", "Ratelimit", "Ratelimit-Limit", "Ratelimit-Remaining",
+		"Ratelimit-Reset", "X-Ratelimit-Resource", "X-Ratelimit-Reset-After", "X-Ratelimit-Bucket", "X-Ratelimit-Global",
+		"X-Ratelimit-Scope", shopifyKey}
+	keys = append(keys, xRateLimitKeys[:]...)
+	keys = append(keys, xRateLimitTwitterKeys[:]...)
+	for _, k := range openAIKeys {
+		keys = append(keys, k[:]...)
+	}
+	for _, k := range anthropicKeys {
+		keys = append(keys, k[:]...)
+	}
+	return keys
+}()
+
+// FuzzRepeatedFields sends one field twice, a then b in one header and b then a in another, beside
+// more lines (block, "Name: value" each) added in one order to the first and in the reverse order
+// to the second: what Parse makes of them must not depend on the order, every delay stays within
+// MaxDelay, and a field sent twice alike reads as if sent once.
+func FuzzRepeatedFields(f *testing.F) {
+	index := func(key string) uint8 { return uint8(slices.Index(repeatedKeys, key)) }
+	for _, c := range []struct{ key, a, b, block string }{
+		{"Retry-After", "5", "3600", ""},
+		{"Retry-After", "5", " 5 ", ""},
+		{"Retry-After", "", "7", "Retry-After-Ms: 250"},
+		{"Retry-After", "Sat, 14 Mar 2026 12:01:00 GMT", "60", "Retry-After-Ms: 250\nRetry-After-Ms: 500"},
+		{"Retry-After-Ms", "250", "1e309", ""},
+		{"X-Ratelimit-Remaining", "0", "4000", "X-Ratelimit-Limit: 5000\nX-Ratelimit-Reset: " + epochIn(time.Hour) + "\nX-Ratelimit-Resource: core"},
+		{"X-Ratelimit-Reset", epochIn(time.Minute), "1e309", "X-Ratelimit-Limit: 5000\nX-Ratelimit-Remaining: 0"},
+		{"X-Rate-Limit-Reset", "99999999999", "60", "X-Rate-Limit-Remaining: 0\nX-Ratelimit-Remaining: 1"},
+		{"Ratelimit", `"a";r=0;t=5`, `"a";r=50;t=5`, `Ratelimit-Policy: "a";q=100;w=60`},
+		{"Ratelimit", `"a";r=5;t=1`, `"a";r=5;t=1`, `Ratelimit-Policy: "a";q=100;w=60` + "\nRatelimit: \"b\";r=-1;t=3"},
+		{"Ratelimit", `"x`, `y";r=0;t=5`, ""},
+		{"Ratelimit", "limit=100, remaining=0, reset=5", "limit=100, remaining=50, reset=5", ""},
+		{"Ratelimit-Policy", `"a";q=100;w=60`, `"a";q=10;w=1`, `Ratelimit: "a";r=5;t=1`},
+		{"Ratelimit-Policy", "10;w=1, 50;w=60", "50;w=60", "Ratelimit-Limit: 50\nRatelimit-Remaining: 0\nRatelimit-Reset: 9"},
+		{"Ratelimit-Remaining", "0", "9", "Ratelimit-Limit: 10\nRatelimit-Reset: 7"},
+		{"X-Ratelimit-Remaining-Tokens", "0", "29000", "X-Ratelimit-Limit-Tokens: 30000\nX-Ratelimit-Reset-Tokens: 1m30s"},
+		{"Anthropic-Ratelimit-Tokens-Reset", "2026-03-14T12:00:30Z", "2999-01-01T00:00:00Z", "Anthropic-Ratelimit-Tokens-Remaining: 0"},
+		{"X-Ratelimit-Reset-After", "1.5", "86400", "X-Ratelimit-Remaining: 0\nX-Ratelimit-Bucket: b"},
+		{"X-Ratelimit-Global", "true", "false", "Retry-After: 65"},
+		{"X-Ratelimit-Bucket", "a", "b", "X-Ratelimit-Remaining: 0\nX-Ratelimit-Reset: 5"},
+		{shopifyKey, "40/40", "1/40", "Retry-After: 2.0"},
+		{"Retry-After", "", "", ""},
+	} {
+		f.Add(index(c.key), c.a, c.b, c.block, seedNow)
+	}
+	f.Fuzz(func(t *testing.T, key uint8, a, b, block string, nowSec int64) {
+		now := fuzzNow(nowSec)
+		name := repeatedKeys[int(key)%len(repeatedKeys)]
+		var lines [][2]string
+		for line := range strings.SplitSeq(block, "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok {
+				lines = append(lines, [2]string{strings.TrimSpace(k), v})
+			}
+		}
+		build := func(values ...string) (forward, backward http.Header) {
+			forward, backward = http.Header{}, http.Header{}
+			for i, v := range values {
+				forward.Add(name, v)
+				backward.Add(name, values[len(values)-1-i])
+			}
+			for i, l := range lines {
+				forward.Add(l[0], l[1])
+				r := lines[len(lines)-1-i]
+				backward.Add(r[0], r[1])
+			}
+			return forward, backward
+		}
+
+		ab, ba := build(a, b)
+		s1, s2 := Parse(ab, now), Parse(ba, now)
+		if !sameSignal(s1, s2) {
+			t.Errorf("the order of the lines matters:\n\t%v\n\tgives %+v\n\t%v\n\tgives %+v", ab, s1, ba, s2)
+		}
+		for _, s := range []Signal{s1, s2} {
+			checkQuotas(t, s.Quotas)
+			if s.RetryAfter != -1 && (s.RetryAfter < 0 || s.RetryAfter > MaxDelay) {
+				t.Errorf("RetryAfter %v outside {-1} ∪ [0, MaxDelay]", s.RetryAfter)
+			}
+		}
+		// The client's own reading of Retry-After agrees with Parse's, in both orders.
+		for _, h := range []http.Header{ab, ba} {
+			d, ok := RetryAfter(h, now)
+			checkDelay(t, "RetryAfter", d, ok)
+			if want := s1.RetryAfter; ok != (want >= 0) || ok && d != want {
+				t.Errorf("RetryAfter(%v) = %v, %v; Parse says %v", h, d, ok, want)
+			}
+		}
+
+		twice, _ := build(a, a)
+		once, _ := build(a)
+		if s1, s2 := Parse(twice, now), Parse(once, now); !sameSignal(s1, s2) {
+			t.Errorf("a line sent twice alike is not read as once:\n\t%v\n\tgives %+v\n\t%v\n\tgives %+v", twice, s1, once, s2)
 		}
 	})
 }

@@ -17,17 +17,29 @@ import (
 //
 // Each RateLimit item is matched by name to a policy to combine Limit and Window with Remaining
 // and Reset. An item with no policy is still a quota (Limit -1); a policy with no item has
-// Remaining -1 and Reset -1. A parameter that is missing or of the wrong type leaves its number
-// unknown; an item that says nothing at all is dropped. ok reports whether any quota was found.
+// Remaining -1 and Reset -1. A parameter that is missing or of the wrong type, or a negative t,
+// leaves its number unknown; an item with a negative r is ignored (the drafts allow non-negative
+// integers only: it is no spent quota); an item that says nothing at all is dropped. Items of
+// one name that say the same count once; policies (or RateLimit items) of one name that
+// disagree leave the numbers they state unknown, whatever their order. ok reports whether any
+// quota was found.
 func ParseIETF(policy, ratelimit string) ([]Quota, bool) {
-	policies := ietfItems(policy)
-	limits := ietfItems(ratelimit)
+	return ietfQuotas(ietfItems(policy), ietfItems(ratelimit))
+}
 
+// parseIETFHeader is ParseIETF of h's RateLimit-Policy and RateLimit fields, each line a list
+// of its own (see sfLines).
+func parseIETFHeader(h http.Header) ([]Quota, bool) {
+	return ietfQuotas(sfLines(h, "Ratelimit-Policy"), sfLines(h, "Ratelimit"))
+}
+
+// ietfQuotas combines parsed RateLimit-Policy and RateLimit items (see ParseIETF).
+func ietfQuotas(policies, limits []sfItem) ([]Quota, bool) {
 	var quotas []Quota
-	// The policies not yet matched, by name: scanning the list for each item instead would let a
+	// Quotas are found by name in maps: scanning the list for each item instead would let a
 	// hostile pair of fields cost n² comparisons.
-	unmatched := make(map[string][]int, len(policies))
-	for i, it := range policies {
+	byName := make(map[string]int, len(policies))
+	for _, it := range policies {
 		name, _ := it.bare.name()
 		q := Quota{Name: name, Unit: "requests", Limit: -1, Remaining: -1, Reset: -1}
 		if v, ok := it.param("q"); ok && v.isNumber() && v.num >= 0 {
@@ -41,26 +53,52 @@ func ParseIETF(policy, ratelimit string) ([]Quota, bool) {
 				q.Unit = u
 			}
 		}
-		quotas = append(quotas, q)
-		unmatched[name] = append(unmatched[name], i)
+		if i, seen := byName[name]; !seen {
+			byName[name] = len(quotas)
+			quotas = append(quotas, q)
+		} else if quotas[i] != q {
+			// Two policies of one name that disagree: neither is believed. Once unknown, the
+			// quota stays so, since no later policy equals it unless it says nothing either.
+			quotas[i] = Quota{Name: name, Unit: "requests", Limit: -1, Remaining: -1, Reset: -1}
+		}
 	}
+
+	// What the RateLimit items say, by name, in the order the names first appear.
+	type current struct {
+		name      string
+		remaining int64
+		reset     time.Duration
+	}
+	var items []current
+	itemOf := make(map[string]int, len(limits))
 	for _, it := range limits {
 		name, _ := it.bare.name()
-		var i int
-		if same := unmatched[name]; len(same) > 0 {
-			i, unmatched[name] = same[0], same[1:]
-		} else {
-			quotas = append(quotas, Quota{Name: name, Unit: "requests", Limit: -1, Remaining: -1, Reset: -1})
-			i = len(quotas) - 1
-		}
-		q := &quotas[i]
+		c := current{name: name, remaining: -1, reset: -1}
 		if v, ok := it.param("r"); ok && v.isNumber() {
-			q.Remaining = max(int64(math.Floor(v.num)), 0)
+			if v.num < 0 {
+				continue
+			}
+			c.remaining = int64(math.Floor(v.num))
 		}
 		if v, ok := it.param("t"); ok && v.isNumber() && v.num >= 0 {
-			q.Reset = seconds(v.num)
+			c.reset = seconds(v.num)
+		}
+		if i, seen := itemOf[name]; !seen {
+			itemOf[name] = len(items)
+			items = append(items, c)
+		} else if items[i] != c {
+			items[i] = current{name: name, remaining: -1, reset: -1}
 		}
 	}
+	for _, c := range items {
+		i, ok := byName[c.name]
+		if !ok {
+			i = len(quotas)
+			quotas = append(quotas, Quota{Name: c.name, Unit: "requests", Limit: -1})
+		}
+		quotas[i].Remaining, quotas[i].Reset = c.remaining, c.reset
+	}
+
 	kept := quotas[:0]
 	for _, q := range quotas {
 		if q.Limit >= 0 || q.Remaining >= 0 || q.Reset >= 0 || q.Window > 0 {
@@ -94,25 +132,27 @@ func ietfItems(field string) []sfItem {
 // `RateLimit-Policy: 10;w=1, 50;w=60` that gives the Window (of the element whose quota equals
 // the limit, else of the first); and draft-07's single
 // `RateLimit: limit=100, remaining=50, reset=5`, which fills whatever the separate fields left
-// unknown. It returns one quota, with no name; ok reports whether any number was found.
+// unknown (a member stated twice with different values is unknown). Each field holds one value:
+// sent more than once with values that differ, it is ignored. It returns one quota, with no
+// name; ok reports whether any number was found.
 func ParseIETFLegacy(h http.Header) ([]Quota, bool) {
-	limitField := h.Get("Ratelimit-Limit")
+	limitField := singleton(h, "Ratelimit-Limit")
 	q := Quota{
 		Unit:      "requests",
 		Limit:     limitValue(firstElement(limitField)),
-		Remaining: remainingValue(firstElement(h.Get("Ratelimit-Remaining"))),
+		Remaining: remainingValue(firstElement(singleton(h, "Ratelimit-Remaining"))),
 		Reset:     -1,
 	}
-	if d, ok := delayValue(firstElement(h.Get("Ratelimit-Reset"))); ok {
+	if d, ok := delayValue(firstElement(singleton(h, "Ratelimit-Reset"))); ok {
 		q.Reset = d
 	}
 	if q.Limit < 0 || q.Remaining < 0 || q.Reset < 0 {
-		draft07(h.Get("Ratelimit"), &q)
+		draft07(singleton(h, "Ratelimit"), &q)
 	}
 	if q.Limit < 0 && q.Remaining < 0 && q.Reset < 0 {
 		return nil, false
 	}
-	q.Window = legacyWindow(h.Get("Ratelimit-Policy"), q.Limit)
+	q.Window = legacyWindow(singleton(h, "Ratelimit-Policy"), q.Limit)
 	if q.Window == 0 {
 		// Drafts 00-02 listed the policies in RateLimit-Limit itself: `10, 10;window=1, 50;window=60`.
 		q.Window = legacyWindow(limitField, q.Limit)
@@ -130,27 +170,43 @@ func firstElement(v string) string {
 }
 
 // draft07 fills q's unknown numbers from draft-07's `RateLimit: limit=100, remaining=50, reset=5`.
+// A member stated twice with values that differ is unknown, whichever came first.
 func draft07(field string, q *Quota) {
+	var vals [3]string // limit, remaining, reset, trimmed
+	var differ [3]bool
 	for member := range strings.SplitSeq(field, ",") {
 		member, _, _ = strings.Cut(member, ";")
 		key, val, found := strings.Cut(member, "=")
 		if !found {
 			continue
 		}
+		var k int
 		switch strings.ToLower(strings.TrimSpace(key)) {
 		case "limit":
-			if q.Limit < 0 {
-				q.Limit = limitValue(val)
-			}
+			k = 0
 		case "remaining":
-			if q.Remaining < 0 {
-				q.Remaining = remainingValue(val)
-			}
+			k = 1
 		case "reset":
-			if d, ok := delayValue(val); ok && q.Reset < 0 {
-				q.Reset = d
-			}
+			k = 2
+		default:
+			continue
 		}
+		switch val = strings.TrimSpace(val); {
+		case val == "":
+		case vals[k] == "":
+			vals[k] = val
+		case vals[k] != val:
+			differ[k] = true
+		}
+	}
+	if q.Limit < 0 && !differ[0] {
+		q.Limit = limitValue(vals[0])
+	}
+	if q.Remaining < 0 && !differ[1] {
+		q.Remaining = remainingValue(vals[1])
+	}
+	if d, ok := delayValue(vals[2]); ok && q.Reset < 0 && !differ[2] {
+		q.Reset = d
 	}
 }
 

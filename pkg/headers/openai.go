@@ -13,20 +13,21 @@ import (
 // The reset is a Go-style duration ("1s", "6m0s", "12ms", "1h2m3.5s"); a bare number is read as
 // seconds. Proxies in front of OpenAI-compatible servers send placeholders: a limit of "-1" or "0"
 // is unknown, a remaining of "-1" is unknown (and so is "0" when the limit is a placeholder), a
-// reset of "-1" is unknown, while "0s" is a real zero.
+// reset of "-1" is unknown, while "0s" is a real zero. A field sent more than once with values
+// that differ is ignored.
 func ParseOpenAI(h http.Header) ([]Quota, bool) {
 	var quotas []Quota
 	for i, kind := range [...]string{"requests", "tokens"} {
 		keys := openAIKeys[i]
 		q := Quota{Name: kind, Unit: kind, Limit: -1, Remaining: -1, Reset: -1}
-		limit, limitOK := parseCount(h.Get(keys[0]))
+		limit, limitOK := parseCount(singleton(h, keys[0]))
 		if limitOK && limit > 0 {
 			q.Limit = limit
 		}
-		if n, ok := parseCount(h.Get(keys[1])); ok && n != -1 && !(n == 0 && q.Limit < 0 && limitOK) {
+		if n, ok := parseCount(singleton(h, keys[1])); ok && n != -1 && !(n == 0 && q.Limit < 0 && limitOK) {
 			q.Remaining = max(n, 0)
 		}
-		if d, ok := parseGoDuration(h.Get(keys[2])); ok {
+		if d, ok := parseGoDuration(singleton(h, keys[2])); ok {
 			q.Reset = d
 		}
 		if q.Limit >= 0 || q.Remaining >= 0 || q.Reset >= 0 {

@@ -7,6 +7,17 @@ import (
 	"time"
 )
 
+// RetryAfter reads what h asks the client to wait, counted from now, the response's arrival:
+// Retry-After (see ParseRetryAfter), or, when that is absent or unusable, the retry-after-ms
+// some SDKs send (see ParseRetryAfterMillis). Either field sent more than once with values that
+// differ is ignored, whatever their order.
+func RetryAfter(h http.Header, now time.Time) (time.Duration, bool) {
+	if d, ok := ParseRetryAfter(singleton(h, "Retry-After"), now); ok {
+		return d, true
+	}
+	return ParseRetryAfterMillis(singleton(h, "Retry-After-Ms"))
+}
+
 // ParseRetryAfter reads a Retry-After value (RFC 9110 §10.2.3), counted from now, the response's
 // arrival: delay-seconds, leniently a decimal ("2.0", "1.5"), or an HTTP-date in any of its three
 // forms. A date in the past means zero. Absurd values, including "Inf" and "NaN", are capped at

@@ -2,7 +2,6 @@ package headers
 
 import (
 	"net/http"
-	"strings"
 	"time"
 )
 
@@ -72,19 +71,19 @@ func (s Signal) Exhausted() (time.Duration, bool) {
 // and epochs); pass the real arrival time, since an epoch reset read against a zero now is
 // decades away and comes back as MaxDelay.
 //
-// Retry-After is always read into RetryAfter. Quotas come from the first family that matches, in
-// the order IETF, IETF legacy, OpenAI, Anthropic, Discord, Shopify, GitHub/X/Reddit (the
-// x-ratelimit family). Parse cannot tell whether the response came from a cache; the IETF drafts
-// say to ignore these fields on cached responses, so a caller that knows should skip Parse.
+// Retry-After is always read into RetryAfter (see the function RetryAfter). Quotas come from the
+// first family that matches, in the order IETF, IETF legacy, OpenAI, Anthropic, Discord, Shopify,
+// GitHub/X/Reddit (the x-ratelimit family). A field sent more than once with lines that disagree
+// is ignored, whatever their order (see the package doc). Parse cannot tell whether the response
+// came from a cache; the IETF drafts say to ignore these fields on cached responses, so a caller
+// that knows should skip Parse.
 func Parse(h http.Header, now time.Time) Signal {
 	s := Signal{RetryAfter: -1}
-	if d, ok := ParseRetryAfter(h.Get("Retry-After"), now); ok {
-		s.RetryAfter = d
-	} else if d, ok := ParseRetryAfterMillis(h.Get("Retry-After-Ms")); ok {
+	if d, ok := RetryAfter(h, now); ok {
 		s.RetryAfter = d
 	}
 
-	if q, ok := ParseIETF(fieldLines(h, "Ratelimit-Policy"), fieldLines(h, "Ratelimit")); ok {
+	if q, ok := parseIETFHeader(h); ok {
 		s.Source, s.Quotas = SourceIETF, q
 	} else if q, ok := ParseIETFLegacy(h); ok {
 		s.Source, s.Quotas = SourceIETFLegacy, q
@@ -94,7 +93,7 @@ func Parse(h http.Header, now time.Time) Signal {
 		s.Source, s.Quotas = SourceAnthropic, q
 	} else if q, global, ok := ParseDiscord(h, now); ok {
 		s.Source, s.Quotas, s.Global = SourceDiscord, q, global
-	} else if q, ok := ParseShopify(h.Get(shopifyKey)); ok {
+	} else if q, ok := ParseShopify(singleton(h, shopifyKey)); ok {
 		s.Source, s.Quotas = SourceShopify, q
 	} else if q, src, ok := ParseXRateLimit(h, now); ok {
 		s.Source, s.Quotas = src, q
@@ -102,23 +101,4 @@ func Parse(h http.Header, now time.Time) Signal {
 		s.Source = SourceRetryAfter
 	}
 	return s
-}
-
-// fieldLines combines a Structured Field's lines into one value, as RFC 9651 §4.2 asks: joined
-// with commas, empty lines left out (an empty line would otherwise make the list malformed).
-func fieldLines(h http.Header, key string) string {
-	lines := h[key]
-	switch len(lines) {
-	case 0:
-		return ""
-	case 1:
-		return lines[0]
-	}
-	nonEmpty := make([]string, 0, len(lines))
-	for _, l := range lines {
-		if strings.TrimSpace(l) != "" {
-			nonEmpty = append(nonEmpty, l)
-		}
-	}
-	return strings.Join(nonEmpty, ",")
 }

@@ -3,7 +3,6 @@ package headers
 import (
 	"math"
 	"net/http"
-	"strings"
 	"time"
 )
 
@@ -19,16 +18,17 @@ import (
 //
 // The quota's Name is GitHub's resource ("core", "search", "graphql"...), its Unit "points" for
 // GraphQL and "requests" otherwise. A missing limit or remaining is worked out from the other
-// and used (limit = used + remaining). ok reports whether the quota has a known limit,
-// remaining or reset.
+// and used (limit = used + remaining). A field sent more than once with values that differ is
+// ignored (X/Twitter's is then read in its place). ok reports whether the quota has a known
+// limit, remaining or reset.
 func ParseXRateLimit(h http.Header, now time.Time) ([]Quota, Source, bool) {
 	get := func(k int) string {
-		if v := h.Get(xRateLimitKeys[k]); v != "" {
+		if v := singleton(h, xRateLimitKeys[k]); v != "" {
 			return v
 		}
-		return h.Get(xRateLimitTwitterKeys[k])
+		return singleton(h, xRateLimitTwitterKeys[k])
 	}
-	resource := strings.TrimSpace(h.Get("X-Ratelimit-Resource"))
+	resource := singleton(h, "X-Ratelimit-Resource")
 	q := Quota{
 		Name:      resource,
 		Unit:      "requests",
