@@ -14,6 +14,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -174,6 +175,11 @@ func (c *Client) do(ctx context.Context, req *http.Request, viaRoundTrip bool) (
 	}
 	defer c.wg.Done()
 	start := c.cfg.Clock.Now()
+	if err := c.checkRequest(req, viaRoundTrip); err != nil {
+		c.metrics.call(nil, err, c.brk, 0)
+		c.end(k)
+		return nil, err
+	}
 	resp, err := c.attempts(ctx, req, k, viaRoundTrip)
 	if err != nil && c.isClosed() && ctx.Err() == nil {
 		err = ErrClosed
@@ -282,8 +288,11 @@ func (c *Client) attempts(ctx context.Context, req *http.Request, k *call, viaRo
 		}
 		resp, sendErr := c.send(ctx, req, k, body, attempt, viaRoundTrip)
 		outcome := c.brk.Classify(ctx, resp, sendErr)
-		if sendErr != nil && c.isClosed() {
-			outcome = store.Ignored // cut short by Close: says nothing about the upstream
+		// Cut short by Close, refused by net/http before anything was sent, or a redirect the
+		// policy refused: none says anything about the upstream's health.
+		local := sendErr != nil && (refusedLocally(sendErr) || errors.Is(sendErr, ErrRedirectRefused))
+		if sendErr != nil && (c.isClosed() || local) {
+			outcome = store.Ignored
 		}
 		st, recErr := c.brk.Record(ctx, permit, outcome)
 		if recErr != nil {
@@ -296,7 +305,8 @@ func (c *Client) attempts(ctx context.Context, req *http.Request, k *call, viaRo
 		if resp != nil && c.adapt != nil {
 			limited, paused = c.adapt.observe(ctx, resp, cost, now, now.Sub(sent))
 		}
-		// A 403 that says its quota is spent (GitHub's way) is retried as a 429 would be.
+		// A 403 that says it is a rate limit (GitHub's spent quota, or its secondary limit's
+		// retry-after) is retried as a 429 would be.
 		if sendErr == nil && !c.retryableStatus(resp.StatusCode) &&
 			!(limited && resp.StatusCode == http.StatusForbidden && c.retryableStatus(http.StatusTooManyRequests)) {
 			return resp, nil
@@ -319,7 +329,7 @@ func (c *Client) attempts(ctx context.Context, req *http.Request, k *call, viaRo
 			lastErr = &StatusError{StatusCode: resp.StatusCode, Status: resp.Status}
 			drain(resp.Body)
 		}
-		retry := attempt < maxAttempts && ctx.Err() == nil && !c.isClosed() && (sendErr == nil || retryableError(sendErr))
+		retry := attempt < maxAttempts && ctx.Err() == nil && !c.isClosed() && (sendErr == nil || !local && retryableError(sendErr))
 		if !retry {
 			return nil, c.fail(req, attempt, resp, serverWait, lastErr)
 		}
@@ -381,6 +391,16 @@ func (c *Client) send(ctx context.Context, req *http.Request, k *call, body *rep
 	if err != nil {
 		cancel()
 		err = c.redact.err(err) // net/http quotes the whole URL
+		var ue *url.Error
+		if errors.Is(err, ErrRedirectRefused) && errors.As(err, &ue) {
+			// net/http names the refused Location, whose query is the upstream's to fill.
+			if u, perr := url.Parse(ue.URL); perr == nil {
+				err = &url.Error{Op: ue.Op, URL: (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String(), Err: ue.Err}
+			}
+		}
+		if refusedLocally(err) && !errors.Is(err, ErrInvalidRequest) {
+			err = fmt.Errorf("%w: %w", ErrInvalidRequest, err)
+		}
 		if c.cfg.Logger.Enabled(ctx, levelDebug) {
 			c.cfg.Logger.LogAttrs(ctx, levelDebug, "weir: attempt failed", c.attr(), attrInt("attempt", attempt),
 				c.redact.request(req), attrDur("elapsed", elapsed), errAttr(err))

@@ -37,7 +37,8 @@ const NoRetries = -1
 // validates the rest and names the field at fault.
 type Config struct {
 	// Name is the upstream's name: the key of its shared rate limit and breaker in the store, and
-	// the upstream label of every metric. Default "default".
+	// the upstream label of every metric. Default "default"; at most store.MaxNameLen bytes,
+	// without braces or control characters.
 	Name string
 	// Store holds the shared limits and breaker. Nil means a fresh in-memory store owned by the
 	// client (closed by Close).
@@ -74,16 +75,22 @@ type Config struct {
 	// Transport sends the requests. Nil means a clone of http.DefaultTransport with more idle
 	// connections per host (a rate-limited client talks to few hosts, concurrently).
 	Transport http.RoundTripper
-	// CheckRedirect is the redirect policy of the client's own http.Client (see http.Client).
+	// CheckRedirect is the redirect policy of Do (RoundTrip follows none: the caller's
+	// http.Client does). Nil means net/http's: up to 10 redirects to any host, with every header
+	// but Authorization, Cookie and WWW-Authenticate sent along to another host, and those sent
+	// to another port of the same host. A client that adds credentials should use
+	// SameOriginRedirects or a RedirectPolicy.
 	CheckRedirect func(req *http.Request, via []*http.Request) error
 	// Registerer receives the client's Prometheus metrics. Nil means they are not exported (Stats
 	// still counts).
 	Registerer prometheus.Registerer
 	// Logger receives the client's logs. Nil means slog.Default(). Sensitive headers are redacted.
 	Logger *slog.Logger
-	// SensitiveHeaders are redacted in logs and errors, in addition to Authorization, Cookie,
-	// Set-Cookie, Proxy-Authorization and any header whose name contains "key", "token",
-	// "secret", "password" or "signature". Query parameters named like that are redacted too.
+	// SensitiveHeaders are redacted in logs and errors, in addition to every header whose name
+	// contains auth, key, token, secret, passw, pwd, signature, cookie, session, credential, jwt,
+	// bearer, csrf, xsrf or private, or is sig, code, pass, pw, hmac, otp, ticket, nonce or saml
+	// (with or without "X-"). Query parameters named like that are redacted too, and a query
+	// that does not parse is redacted whole.
 	SensitiveHeaders []string
 	// Clock is the time source. Nil means the system clock.
 	Clock clock.Clock
@@ -122,6 +129,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.Name == "" {
 		cfg.Name = DefaultName
+	}
+	if err := store.ValidateName("Config.Name", cfg.Name); err != nil {
+		return cfg, fmt.Errorf("weir/client: %w", err)
 	}
 	if cfg.MaxQueue == 0 {
 		cfg.MaxQueue = DefaultMaxQueue

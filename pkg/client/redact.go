@@ -29,17 +29,32 @@ func newRedactor(extra []string) *redactor {
 
 // sensitive reports whether a header or query parameter name may carry a credential.
 func (r *redactor) sensitive(name string) bool {
-	switch http.CanonicalHeaderKey(name) {
-	case "Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie":
-		return true
-	}
 	if r.extra[http.CanonicalHeaderKey(name)] {
 		return true
 	}
 	n := strings.ToLower(name)
-	return strings.Contains(n, "key") || strings.Contains(n, "token") || strings.Contains(n, "secret") ||
-		strings.Contains(n, "password") || strings.Contains(n, "signature")
+	for _, part := range sensitiveParts {
+		if strings.Contains(n, part) {
+			return true
+		}
+	}
+	// Short names are sensitive only whole: "code" is OAuth's, "zipcode" is not.
+	n = strings.TrimPrefix(strings.TrimPrefix(n, "x-"), "x_")
+	for _, whole := range sensitiveNames {
+		if n == whole {
+			return true
+		}
+	}
+	return false
 }
+
+// sensitiveParts make any header or query parameter name holding them sensitive;
+// sensitiveNames only names that are nothing else (after an "x-" prefix).
+var (
+	sensitiveParts = []string{"auth", "key", "token", "secret", "passw", "pwd", "signature", "cookie",
+		"session", "credential", "jwt", "bearer", "csrf", "xsrf", "private"}
+	sensitiveNames = []string{"sig", "code", "pass", "pw", "hmac", "otp", "ticket", "nonce", "saml", "samlresponse", "assertion"}
+)
 
 // headers returns h with sensitive values replaced.
 func (r *redactor) headers(h http.Header) http.Header {
@@ -64,7 +79,13 @@ func (r *redactor) url(u *url.URL) string {
 		c.User = url.User(redacted)
 	}
 	if c.RawQuery != "" {
-		q := c.Query()
+		q, err := url.ParseQuery(c.RawQuery)
+		if err != nil {
+			// A query the parser cannot read whole ("a=1;api_key=S" drops its second pair) may
+			// hide anything: none of it is shown.
+			c.RawQuery = redacted
+			return c.String()
+		}
 		changed := false
 		for k := range q {
 			if r.sensitive(k) {
@@ -87,7 +108,7 @@ func (r *redactor) err(err error) error {
 	}
 	u, perr := url.Parse(ue.URL)
 	if perr != nil {
-		return err
+		return &url.Error{Op: ue.Op, URL: redacted, Err: ue.Err}
 	}
 	red := r.url(u)
 	if red == ue.URL {

@@ -1,0 +1,68 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/weir-go/weir/internal/httpwire"
+)
+
+// ErrInvalidRequest is wrapped by the error of a call whose request could not be sent as it is: a
+// bad method, URL or header that net/http refuses before anything reaches the network. Such a
+// call takes no token, is not retried, and the breaker does not count it: it says nothing about
+// the upstream.
+var ErrInvalidRequest = errors.New("weir/client: invalid request")
+
+// checkRequest refuses what net/http would refuse to send, before the call waits for a token.
+func (c *Client) checkRequest(req *http.Request, viaRoundTrip bool) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidRequest, fmt.Sprintf(format, args...))
+	}
+	if req.URL == nil {
+		return bad("no URL")
+	}
+	if req.Method != "" && !httpwire.ValidFieldName(req.Method) {
+		return bad("method %q is not a token", req.Method)
+	}
+	if c.cfg.Transport == nil || !viaRoundTrip {
+		// The client's own transport, or its http.Client, speaks only these.
+		if s := strings.ToLower(req.URL.Scheme); s != "http" && s != "https" && c.cfg.Transport == nil {
+			return bad("unsupported scheme %q", req.URL.Scheme)
+		}
+		if req.URL.Host == "" {
+			return bad("no host in the URL")
+		}
+	}
+	for name, values := range req.Header {
+		if !httpwire.ValidFieldName(name) {
+			return bad("header name %q is not a token", name)
+		}
+		for _, v := range values {
+			if !httpwire.ValidFieldValue(v) {
+				return bad("header %s: value holds a control character", name)
+			}
+		}
+	}
+	return nil
+}
+
+// refusedLocally reports whether err is net/http refusing a request before sending any of it;
+// net/http gives these errors no type of their own. checkRequest catches most of them sooner.
+func refusedLocally(err error) bool {
+	if errors.Is(err, ErrInvalidRequest) {
+		return true
+	}
+	msg := err.Error()
+	for _, s := range []string{
+		"net/http: invalid header field", "net/http: invalid method", "net/http: invalid trailer",
+		"unsupported protocol scheme", "http: no Host in request URL", "invalid Host header",
+		"net/http: nil Request",
+	} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
