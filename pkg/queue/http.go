@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 
 	"github.com/weir-go/weir/pkg/breaker"
@@ -24,19 +25,55 @@ type Upstream struct {
 	Client  *client.Client
 	Header  http.Header // set on every request, over any header of the job
 	Rules   Rules
-	// MaxResponse bounds the response body kept as the job's result. Default 1 MiB.
-	MaxResponse int64
+	// Redirects says which redirects a job follows. The zero value follows those that stay
+	// within the base URL's origin and under its path, each re-checked by the rules of a job's
+	// path; a redirect anywhere else fails the job for good.
+	Redirects Redirects
+	// MaxResult bounds a stored result, headers and body together, in bytes of its JSON; what
+	// does not fit is cut and the result marked Truncated. Default DefaultMaxResult.
+	MaxResult int
+	// ResultHeaders names the response headers a result keeps ("X-RateLimit-*" matches a
+	// prefix). Nil means DefaultResultHeaders. Set-Cookie, the credential headers of Rules and
+	// the names in Header are never kept.
+	ResultHeaders []string
+}
+
+// Redirects is a worker's redirect policy for one upstream.
+type Redirects struct {
+	// None follows no redirect: the 3xx response is the job's result.
+	None bool
+	// Origins are further origins ("https://cdn.example.com") that redirects may go to. The
+	// profile's headers are never sent there, nor any header of the job but those in
+	// client.CrossOriginHeaders.
+	Origins []string
+}
+
+// DefaultMaxResult is Upstream.MaxResult's default.
+const DefaultMaxResult = 1 << 20
+
+// DefaultResultHeaders are the response headers a result keeps unless the profile says which.
+var DefaultResultHeaders = []string{
+	"Content-Type", "Content-Length", "Content-Encoding", "Content-Language", "Content-Range",
+	"Cache-Control", "Date", "Expires", "Last-Modified", "ETag", "Location", "Link", "Retry-After",
+	"Retry-After-Ms", "RateLimit", "RateLimit-*", "X-RateLimit-*", "X-Request-Id",
 }
 
 // HTTPHandler runs the jobs of one upstream: it sends each job's request under the upstream's
 // client and stores the response. A response of any status is a result; a call that fails
 // (transport errors, retries exhausted, limiter or breaker refusal, store unavailable) is retried
-// as a job later, no sooner than any wait the limiter or breaker asked for.
+// as a job later, no sooner than any wait the limiter or breaker asked for. A job that the
+// upstream redirects where Redirects does not go fails for good.
 func HTTPHandler(up *Upstream) Handler {
-	maxResp := up.MaxResponse
-	if maxResp <= 0 {
-		maxResp = 1 << 20
+	maxResult := up.MaxResult
+	if maxResult <= 0 {
+		maxResult = DefaultMaxResult
 	}
+	keep := newHeaderFilter(up)
+	// Redirects are followed here, not by the client: each hop goes through the client's limits
+	// and breaker, and this policy holds whatever the client's own.
+	policy := client.RedirectPolicy{None: up.Redirects.None, Origins: up.Redirects.Origins,
+		CheckPath: func(to *url.URL) error { return checkRedirectPath(up.BaseURL, to) }}
+	hc := &http.Client{Transport: up.Client, CheckRedirect: policy.CheckRedirect}
 	return func(ctx context.Context, l store.Lease) ([]byte, error) {
 		req, err := decode(l.Payload)
 		if err != nil {
@@ -64,17 +101,160 @@ func HTTPHandler(up *Upstream) Handler {
 		if hreq.Header.Get("Idempotency-Key") == "" {
 			hreq.Header.Set("Idempotency-Key", "weir-"+l.ID)
 		}
-		resp, err := up.Client.Do(ctx, hreq)
+		resp, err := hc.Do(hreq)
 		if err != nil {
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err // the client's own errors name the request, redacted
+			}
+			if errors.Is(err, client.ErrRedirectRefused) || errors.Is(err, client.ErrInvalidRequest) {
+				return nil, Permanent(fmt.Errorf("weir/queue: job %s: %w", l.ID, err))
+			}
 			return nil, retryAfter(err)
 		}
 		defer resp.Body.Close()
-		body, err := io.ReadAll(io.LimitReader(resp.Body, maxResp))
-		if err != nil {
-			return nil, fmt.Errorf("weir/queue: job %s: reading the response: %w", l.ID, err)
-		}
-		return json.Marshal(Response{Status: resp.StatusCode, Header: keptHeaders(resp.Header), Body: body})
+		return boundedResult(resp, keep, maxResult)
 	}
+}
+
+// checkRedirectPath applies a job's path rules to a redirect within the upstream's origin: the
+// target must lie under the base URL's path, and what follows it must be a path a job could ask
+// for.
+func checkRedirectPath(base, to *url.URL) error {
+	prefix := strings.TrimSuffix(base.EscapedPath(), "/")
+	p := to.EscapedPath()
+	if !strings.HasPrefix(p, prefix+"/") {
+		return fmt.Errorf("%s is not under the base path %s/", p, prefix)
+	}
+	rest := p[len(prefix):]
+	if to.RawQuery != "" || to.ForceQuery {
+		rest += "?" + to.RawQuery
+	}
+	if err := checkPath(rest); err != nil {
+		return fmt.Errorf("path %q: %w", rest, err)
+	}
+	return nil
+}
+
+// boundedResult encodes resp as a job's result of at most limit bytes: the headers kept first,
+// within a quarter of it, then as much of the body as fits.
+func boundedResult(resp *http.Response, keep headerFilter, limit int) ([]byte, error) {
+	out := Response{Status: resp.StatusCode, Header: http.Header{}}
+	if resp.ContentLength >= 0 {
+		out.Length = resp.ContentLength
+	}
+	names := make([]string, 0, len(resp.Header))
+	for k := range resp.Header {
+		if keep.keeps(k) {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	headerBudget := limit / 4
+	for _, k := range names {
+		vs := resp.Header[k]
+		size := len(k) + 8
+		for _, v := range vs {
+			size += len(v) + 4 // JSON quoting and escapes are accounted for below
+		}
+		if size > headerBudget {
+			out.Truncated = true
+			continue
+		}
+		headerBudget -= size
+		out.Header[k] = vs
+	}
+	// Measure the result without a body, then fill what is left with it (base64: 4 bytes per 3).
+	probe := out
+	probe.Truncated = true
+	head, err := json.Marshal(probe)
+	if err != nil {
+		return nil, err
+	}
+	room := (limit - len(head) - len(`,"body":""`)) / 4 * 3
+	for room < 0 && len(out.Header) > 0 {
+		// Escaping made the headers larger than counted: drop them all rather than overflow.
+		out.Header, out.Truncated = nil, true
+		probe.Header = nil
+		if head, err = json.Marshal(probe); err != nil {
+			return nil, err
+		}
+		room = (limit - len(head) - len(`,"body":""`)) / 4 * 3
+	}
+	room = max(room, 0)
+	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(room)+1))
+	if err != nil {
+		return nil, fmt.Errorf("weir/queue: reading the response: %w", err)
+	}
+	if len(body) > room {
+		body, out.Truncated = body[:room], true
+	}
+	if !out.Truncated {
+		out.Length = 0 // the body is whole: its length is its own
+	}
+	out.Body = body
+	b, err := json.Marshal(out)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > limit {
+		return nil, Permanent(fmt.Errorf("weir/queue: a result of %d bytes exceeds MaxResult %d", len(b), limit))
+	}
+	return b, nil
+}
+
+// headerFilter says which response headers a result keeps.
+type headerFilter struct {
+	names, prefixes []string // canonical
+	never           map[string]bool
+}
+
+func newHeaderFilter(up *Upstream) headerFilter {
+	list := up.ResultHeaders
+	if list == nil {
+		list = DefaultResultHeaders
+	}
+	f := headerFilter{never: map[string]bool{}}
+	for _, n := range list {
+		if p, ok := strings.CutSuffix(n, "*"); ok {
+			f.prefixes = append(f.prefixes, strings.ToLower(p))
+		} else {
+			f.names = append(f.names, http.CanonicalHeaderKey(n))
+		}
+	}
+	for _, n := range []string{"Set-Cookie", "Set-Cookie2", "Cookie", "Authorization", "Proxy-Authorization",
+		"Proxy-Authenticate", "Www-Authenticate"} {
+		f.never[n] = true
+	}
+	for _, n := range builtinSecrets {
+		f.never[http.CanonicalHeaderKey(n)] = true
+	}
+	for _, n := range up.Rules.SecretHeaders {
+		f.never[http.CanonicalHeaderKey(n)] = true
+	}
+	for n := range up.Header {
+		f.never[http.CanonicalHeaderKey(n)] = true
+	}
+	return f
+}
+
+func (f headerFilter) keeps(name string) bool {
+	c := http.CanonicalHeaderKey(name)
+	if f.never[c] {
+		return false
+	}
+	for _, n := range f.names {
+		if n == c {
+			return true
+		}
+	}
+	l := strings.ToLower(name)
+	for _, p := range f.prefixes {
+		if strings.HasPrefix(l, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // JoinURL resolves a job's path (already validated, so it parses) under an upstream's base URL:
@@ -106,17 +286,4 @@ func retryAfter(err error) error {
 		return &RetryAfterError{Err: err, After: failed.RetryAfter}
 	}
 	return err
-}
-
-// keptHeaders drops what a stored result has no business keeping.
-func keptHeaders(h http.Header) http.Header {
-	out := http.Header{}
-	for k, vs := range h {
-		switch http.CanonicalHeaderKey(k) {
-		case "Set-Cookie", "Authorization", "Proxy-Authenticate", "Www-Authenticate":
-			continue
-		}
-		out[k] = vs
-	}
-	return out
 }

@@ -149,8 +149,13 @@ func (p *Producer) prepare(req Request, o Options) (store.NewJob, error) {
 	if o.Priority < 0 || o.Priority > store.MaxPriority {
 		return store.NewJob{}, fmt.Errorf("%w: priority must be in [0, %d], got %d", ErrRejected, store.MaxPriority, o.Priority)
 	}
-	if o.Delay < 0 {
-		return store.NewJob{}, fmt.Errorf("%w: delay must be ≥ 0, got %v", ErrRejected, o.Delay)
+	if o.Delay < 0 || o.Delay > store.MaxDelay {
+		return store.NewJob{}, fmt.Errorf("%w: delay must be in [0, %v], got %v", ErrRejected, store.MaxDelay, o.Delay)
+	}
+	if o.IdempotencyKey != "" {
+		if err := store.ValidateName("idempotency key", o.IdempotencyKey); err != nil {
+			return store.NewJob{}, fmt.Errorf("%w: %w", ErrRejected, err)
+		}
 	}
 	return store.NewJob{Priority: o.Priority, Payload: payload, Delay: o.Delay, IdempotencyKey: o.IdempotencyKey}, nil
 }

@@ -8,8 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
-	"path"
 	"strings"
 )
 
@@ -29,18 +27,22 @@ type Request struct {
 
 // Response is a job's result: what the upstream answered, or why the job failed for good.
 type Response struct {
-	Status   int         `json:"status,omitempty"`
-	Header   http.Header `json:"header,omitempty"`
-	Body     []byte      `json:"body,omitempty"`
-	Error    string      `json:"error,omitempty"` // set for a dead job
-	Attempts int         `json:"attempts"`
-	Dead     bool        `json:"dead,omitempty"`
+	Status int         `json:"status,omitempty"`
+	Header http.Header `json:"header,omitempty"`
+	Body   []byte      `json:"body,omitempty"`
+	// Truncated says the result was cut to fit MaxResult: headers dropped or the body cut short.
+	Truncated bool `json:"truncated,omitempty"`
+	// Length is the body's length as the upstream announced it, when Truncated and known.
+	Length   int64  `json:"length,omitempty"`
+	Error    string `json:"error,omitempty"` // set for a dead job
+	Attempts int    `json:"attempts"`
+	Dead     bool   `json:"dead,omitempty"`
 }
 
 // Rules say what a job may carry. The zero value is the strictest: no credential headers.
 type Rules struct {
-	// SecretHeaders are header names that carry credentials, beyond Authorization,
-	// Proxy-Authorization and Cookie. A job carrying any of them is rejected unless
+	// SecretHeaders are header names that carry credentials, beyond Authorization and Cookie
+	// (Proxy-* headers are refused outright). A job carrying any of them is rejected unless
 	// AllowSecretHeaders: credentials come from the worker's profile, never from Redis.
 	SecretHeaders []string
 	// AllowSecretHeaders lets jobs carry credential headers (their values are then stored in the
@@ -48,7 +50,7 @@ type Rules struct {
 	AllowSecretHeaders bool
 }
 
-var builtinSecrets = []string{"Authorization", "Proxy-Authorization", "Cookie"}
+var builtinSecrets = []string{"Authorization", "Cookie"}
 
 func (r Rules) secret(name string) bool {
 	for _, s := range builtinSecrets {
@@ -64,9 +66,12 @@ func (r Rules) secret(name string) bool {
 	return false
 }
 
-// Validate checks a request before it is enqueued: a known method, a relative path that cannot
-// climb out of the base URL or name another host, header names and values without CR, LF or
-// NUL, and no credential headers unless the rules allow them. The error wraps ErrRejected.
+// Validate checks a request before it is enqueued. It refuses an unknown method; a path not
+// written as sent (RFC 3986 bytes, valid escapes), or that names another host, or that decoded
+// once or twice holds a dot or empty segment, a backslash, a control, invalid UTF-8 or a Unicode
+// look-alike of path syntax; a header net/http would refuse to send, or one that sets the host,
+// the framing, hop-by-hop behaviour or a path or method override; and credential headers unless
+// the rules allow them. The error wraps ErrRejected.
 func (r Rules) Validate(req Request) error {
 	reject := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrRejected, fmt.Sprintf(format, args...))
@@ -83,70 +88,14 @@ func (r Rules) Validate(req Request) error {
 		return reject("path %q: %v", req.Path, err)
 	}
 	for name, values := range req.Header {
-		if !validHeaderName(name) {
-			return reject("header name %q is not a valid token", name)
-		}
-		for _, v := range values {
-			if strings.ContainsAny(v, "\r\n\x00") {
-				return reject("header %s: value holds CR, LF or NUL", name)
-			}
+		if err := checkHeader(name, values); err != nil {
+			return reject("%v", err)
 		}
 		if !r.AllowSecretHeaders && r.secret(name) {
 			return reject("header %s carries credentials; they come from the worker's profile", name)
 		}
 	}
 	return nil
-}
-
-// checkPath accepts only a path (and query) relative to the upstream's base URL.
-func checkPath(p string) error {
-	switch {
-	case p == "":
-		return errors.New("empty")
-	case !strings.HasPrefix(p, "/"):
-		return errors.New("must start with /")
-	case strings.HasPrefix(p, "//"):
-		return errors.New("// would name another host")
-	case strings.ContainsAny(p, "\r\n\x00\\#") || strings.ContainsFunc(p, func(c rune) bool { return c < 0x20 || c == 0x7f }):
-		return errors.New("holds a control character, a backslash or a fragment")
-	}
-	u, err := url.Parse(p)
-	if err != nil {
-		return err
-	}
-	if u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
-		return errors.New("must not name a scheme, host or user")
-	}
-	// Reject traversal however it is spelled: literally, percent-encoded, or mixed.
-	raw := u.EscapedPath()
-	decoded, err := url.PathUnescape(raw)
-	if err != nil {
-		return err
-	}
-	for _, seg := range strings.Split(decoded, "/") {
-		if seg == ".." || seg == "." {
-			return errors.New("must not hold . or .. segments")
-		}
-	}
-	if strings.Contains(decoded, "\\") || strings.ContainsAny(decoded, "\r\n\x00") {
-		return errors.New("decodes to a backslash or a control character")
-	}
-	if path.Clean(decoded) != decoded && decoded != "/" && !strings.HasSuffix(decoded, "/") {
-		return errors.New("is not in clean form")
-	}
-	return nil
-}
-
-func validHeaderName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for _, c := range name {
-		if c > 0x7e || c <= 0x20 || strings.ContainsRune("\"(),/:;<=>?@[\\]{}", c) {
-			return false
-		}
-	}
-	return true
 }
 
 // encode and decode are the job payload's form in the store.

@@ -62,7 +62,7 @@ type WorkerConfig struct {
 	Queue        string            // the queue to drain; required
 	Policy       store.QueuePolicy // the queue's bounds (result TTL, dead-letter cap)
 	Concurrency  int               // jobs run at once; default 8
-	Lease        time.Duration     // lease per job, extended every third of it; default 30 s
+	Lease        time.Duration     // lease per job, extended every third of it; default 30 s, at most store.MaxLease
 	MaxAttempts  int               // deliveries before a failing job is buried; default 5
 	RetryBase    time.Duration     // first retry delay, doubled per attempt with jitter; default 1 s
 	RetryMax     time.Duration     // cap on a retry delay; default 5 min
@@ -111,8 +111,8 @@ func NewWorker(st store.Queues, cfg WorkerConfig, h Handler) (*Worker, error) {
 		return nil, fmt.Errorf("weir/queue: WorkerConfig.Concurrency must be ≥ 1, got %d", cfg.Concurrency)
 	case cfg.MaxAttempts < 1:
 		return nil, fmt.Errorf("weir/queue: WorkerConfig.MaxAttempts must be ≥ 1, got %d", cfg.MaxAttempts)
-	case cfg.Lease < 3*time.Millisecond:
-		return nil, fmt.Errorf("weir/queue: WorkerConfig.Lease must be ≥ 3ms, got %v", cfg.Lease)
+	case cfg.Lease < 3*time.Millisecond || cfg.Lease > store.MaxLease:
+		return nil, fmt.Errorf("weir/queue: WorkerConfig.Lease must be in [3ms, %v], got %v", store.MaxLease, cfg.Lease)
 	case cfg.RetryBase < 0 || cfg.RetryMax < cfg.RetryBase:
 		return nil, fmt.Errorf("weir/queue: WorkerConfig.RetryMax (%v) must be ≥ RetryBase (%v) ≥ 0", cfg.RetryMax, cfg.RetryBase)
 	case cfg.Grace < 0 || cfg.ReapInterval < 0:
@@ -253,9 +253,11 @@ func (w *Worker) run(ctx, work context.Context, l store.Lease) (next *store.Leas
 	default:
 		var perm *permanentError
 		if errors.As(err, &perm) || l.Attempt >= w.cfg.MaxAttempts {
-			err = w.st.Bury(rctx, q, w.cfg.Policy, l.ID, l.Token, err.Error())
+			reason := err.Error()
+			err = w.st.Bury(rctx, q, w.cfg.Policy, l.ID, l.Token, reason)
 			if err == nil {
 				w.stats.Buried.Add(1)
+				log.Warn("weir: job buried", "queue", q, "job", l.ID, "attempts", l.Attempt, "error", reason)
 			}
 			break
 		}
