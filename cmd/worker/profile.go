@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weir-go/weir/internal/httpwire"
 	"github.com/weir-go/weir/pkg/breaker"
 	"github.com/weir-go/weir/pkg/client"
 	"github.com/weir-go/weir/pkg/queue"
@@ -31,6 +32,8 @@ type queueConfig struct {
 	IdemTTL     duration `json:"idempotency_ttl"`
 	MaxDead     int      `json:"max_dead"`
 	MaxAttempts int      `json:"max_attempts"`
+	// MaxResult bounds a stored result, headers and body together, in bytes. Default 1 MiB.
+	MaxResult int `json:"max_result"`
 }
 
 type upstreamProfile struct {
@@ -43,6 +46,17 @@ type upstreamProfile struct {
 	SecretHeaders      []string          `json:"secret_headers"`
 	AllowSecretHeaders bool              `json:"allow_secret_headers"`
 	Timeout            duration          `json:"timeout"`
+	Redirects          redirectConfig    `json:"redirects"`
+	// ResultHeaders lists the response headers a result keeps; none given means the default list.
+	ResultHeaders []string `json:"result_headers"`
+}
+
+// redirectConfig is which redirects the upstream's jobs follow: by default those within the
+// base URL's origin and path; "none" follows none, "origins" adds further origins (which never
+// get the profile's headers).
+type redirectConfig struct {
+	None    bool     `json:"none"`
+	Origins []string `json:"origins"`
 }
 
 type limitConfig struct {
@@ -98,6 +112,15 @@ func loadConfig(path string, getenv func(string) string) (*fileConfig, error) {
 	if len(c.Upstreams) == 0 {
 		return nil, fmt.Errorf("%s: upstreams: at least one is required", path)
 	}
+	if err := c.policy().WithDefaults().Validate(); err != nil {
+		return nil, fmt.Errorf("%s: queue: %w", path, err)
+	}
+	switch {
+	case c.Queue.MaxResult < 0:
+		return nil, fmt.Errorf("%s: queue.max_result: must be ≥ 0, got %d", path, c.Queue.MaxResult)
+	case c.Queue.MaxAttempts < 0:
+		return nil, fmt.Errorf("%s: queue.max_attempts: must be ≥ 0, got %d", path, c.Queue.MaxAttempts)
+	}
 	seen := map[string]bool{}
 	for i := range c.Upstreams {
 		u := &c.Upstreams[i]
@@ -113,7 +136,21 @@ func loadConfig(path string, getenv func(string) string) (*fileConfig, error) {
 		if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" || base.User != nil {
 			return nil, fmt.Errorf("%s.base_url: an http(s) URL with a host and no credentials, got %q", where, u.BaseURL)
 		}
+		if u.Redirects.None && len(u.Redirects.Origins) > 0 {
+			return nil, fmt.Errorf("%s.redirects: none and origins exclude each other", where)
+		}
+		if err := (client.RedirectPolicy{Origins: u.Redirects.Origins}).Validate(); err != nil {
+			return nil, fmt.Errorf("%s.redirects.origins: %w", where, err)
+		}
+		for j, h := range u.ResultHeaders {
+			if !httpwire.ValidFieldName(strings.TrimSuffix(h, "*")) {
+				return nil, fmt.Errorf("%s.result_headers[%d]: %q is not a header name (a trailing * matches a prefix)", where, j, h)
+			}
+		}
 		for name, v := range u.Headers {
+			if !httpwire.ValidFieldName(name) {
+				return nil, fmt.Errorf("%s.headers: %q is not a header name", where, name)
+			}
 			var missing []string
 			u.Headers[name] = os.Expand(v, func(k string) string {
 				val := getenv(k)
@@ -124,6 +161,9 @@ func loadConfig(path string, getenv func(string) string) (*fileConfig, error) {
 			})
 			if len(missing) > 0 {
 				return nil, fmt.Errorf("%s.headers.%s: environment variable %s is not set", where, name, strings.Join(missing, ", "))
+			}
+			if !httpwire.ValidFieldValue(u.Headers[name]) {
+				return nil, fmt.Errorf("%s.headers.%s: the value holds a control character", where, name)
 			}
 		}
 	}
@@ -168,8 +208,26 @@ func (u upstreamProfile) clientConfig(st store.Store) client.Config {
 		Retry: client.RetryConfig{MaxRetries: u.Retry.MaxRetries, BaseDelay: time.Duration(u.Retry.BaseDelay),
 			MaxDelay: time.Duration(u.Retry.MaxDelay), MaxRetryAfter: time.Duration(u.Retry.MaxRetryAfter)},
 		AttemptTimeout:   time.Duration(u.Timeout),
-		SensitiveHeaders: u.SecretHeaders,
+		SensitiveHeaders: u.sensitiveHeaders(),
 	}
+}
+
+// sensitiveHeaders are the profile's secret headers and every header it sets: whatever the
+// profile adds may be a credential, and is redacted from logs and errors.
+func (u upstreamProfile) sensitiveHeaders() []string {
+	out := append([]string(nil), u.SecretHeaders...)
+	for name := range u.Headers {
+		out = append(out, name)
+	}
+	return out
+}
+
+// upstream is the queue's view of the profile, with its client.
+func (u upstreamProfile) upstream(c *client.Client, rules queue.Rules, maxResult int) *queue.Upstream {
+	base, _ := url.Parse(u.BaseURL) // checked by loadConfig
+	return &queue.Upstream{Name: u.Name, BaseURL: base, Client: c, Header: u.header(), Rules: rules,
+		Redirects: queue.Redirects{None: u.Redirects.None, Origins: u.Redirects.Origins},
+		MaxResult: maxResult, ResultHeaders: u.ResultHeaders}
 }
 
 func (u upstreamProfile) header() http.Header {

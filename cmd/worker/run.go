@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"sync"
 	"time"
@@ -22,9 +21,9 @@ import (
 )
 
 type runOptions struct {
-	Redis, Config, Listen, Prefix string
-	Concurrency                   int
-	Lease, Grace                  time.Duration
+	Redis, Config, Listen, Prefix, LogLevel string
+	Concurrency                             int
+	Lease, Grace                            time.Duration
 }
 
 func newRunFlags(out io.Writer, o *runOptions) *flag.FlagSet {
@@ -34,6 +33,7 @@ func newRunFlags(out io.Writer, o *runOptions) *flag.FlagSet {
 	fs.StringVar(&o.Config, "config", "", "upstream profiles (JSON); required")
 	fs.StringVar(&o.Listen, "listen", "", "address serving /metrics, /healthz and /readyz (e.g. :9090); none by default")
 	fs.StringVar(&o.Prefix, "prefix", "weir", "key prefix in Redis")
+	fs.StringVar(&o.LogLevel, "log-level", "info", "debug, info, warn or error (credentials are redacted at every level)")
 	fs.IntVar(&o.Concurrency, "concurrency", 8, "jobs run at once, per upstream")
 	fs.DurationVar(&o.Lease, "lease", 30*time.Second, "job lease, extended every third of it while the job runs")
 	fs.DurationVar(&o.Grace, "grace", 30*time.Second, "on SIGTERM, how long jobs in flight may finish before they are handed back")
@@ -54,7 +54,12 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "worker run: --config is required")
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.LogLevel)); err != nil {
+		fmt.Fprintf(stderr, "worker run: --log-level: %q is not debug, info, warn or error\n", o.LogLevel)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	if err := serveWorker(ctx, o, log, stdout); err != nil {
 		fmt.Fprintf(stderr, "worker run: %v\n", err)
 		return 1
@@ -87,8 +92,7 @@ func serveWorker(ctx context.Context, o runOptions, log *slog.Logger, stdout io.
 			return fmt.Errorf("upstream %s: %w", p.Name, err)
 		}
 		defer c.Close()
-		base, _ := url.Parse(p.BaseURL)
-		h := queue.HTTPHandler(&queue.Upstream{Name: p.Name, BaseURL: base, Client: c, Header: p.header(), Rules: rules[p.Name]})
+		h := queue.HTTPHandler(p.upstream(c, rules[p.Name], cfg.Queue.MaxResult))
 		w, err := queue.NewWorker(st, queue.WorkerConfig{Queue: p.Name, Policy: cfg.policy(), Concurrency: o.Concurrency,
 			Lease: o.Lease, Grace: o.Grace, MaxAttempts: cfg.Queue.MaxAttempts, Logger: log}, h)
 		if err != nil {
