@@ -3,10 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,115 +12,18 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/weir-go/weir/internal/slowlink"
 	"github.com/weir-go/weir/pkg/client"
 	"github.com/weir-go/weir/pkg/store"
 	weirredis "github.com/weir-go/weir/pkg/store/redis"
 )
 
-// slowLink is a loopback TCP proxy in front of a Redis server that holds every byte of the
-// server's replies for a delay before passing it on, in order: a slow server or network, as the
-// store sees it. Requests pass at once. It is safe for concurrent use.
-type slowLink struct {
-	ln    net.Listener
-	to    string
-	delay atomic.Int64 // ns
-	mu    sync.Mutex
-	conns []net.Conn
-	quit  chan struct{} // closed by close: held replies are dropped
-	wg    sync.WaitGroup
-}
-
-// newSlowLink starts a link to the server at addr, closed when the test ends.
-func newSlowLink(tb testing.TB, addr string, delay time.Duration) *slowLink {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(tb, err)
-	l := &slowLink{ln: ln, to: addr, quit: make(chan struct{})}
-	l.delay.Store(int64(delay))
-	l.wg.Go(l.accept)
-	tb.Cleanup(l.close)
-	return l
-}
-
-func (l *slowLink) addr() string { return l.ln.Addr().String() }
-
-// setDelay changes how long replies are held from now on.
-func (l *slowLink) setDelay(d time.Duration) { l.delay.Store(int64(d)) }
-
-func (l *slowLink) accept() {
-	for {
-		c, err := l.ln.Accept()
-		if err != nil {
-			return
-		}
-		u, err := net.Dial("tcp", l.to)
-		if err != nil {
-			_ = c.Close()
-			continue
-		}
-		l.mu.Lock()
-		l.conns = append(l.conns, c, u)
-		l.mu.Unlock()
-		l.wg.Go(func() {
-			_, _ = io.Copy(u, c)
-			_ = u.Close()
-		})
-		l.wg.Go(func() { l.hold(c, u) })
-	}
-}
-
-// hold passes what the server u writes on to the client c, each chunk delay after it arrived.
-func (l *slowLink) hold(c, u net.Conn) {
-	type chunk struct {
-		due time.Time
-		b   []byte
-	}
-	chunks := make(chan chunk, 4096)
-	l.wg.Go(func() {
-		defer close(chunks)
-		for {
-			b := make([]byte, 32<<10)
-			n, err := u.Read(b)
-			if n > 0 {
-				chunks <- chunk{time.Now().Add(time.Duration(l.delay.Load())), b[:n]}
-			}
-			if err != nil {
-				return
-			}
-		}
-	})
-	for k := range chunks {
-		select {
-		case <-time.After(time.Until(k.due)):
-		case <-l.quit:
-		}
-		if _, err := c.Write(k.b); err != nil {
-			break
-		}
-	}
-	_ = c.Close()
-	_ = u.Close()
-	for range chunks { // the reader stops once u is closed
-	}
-}
-
-func (l *slowLink) close() {
-	close(l.quit)
-	_ = l.ln.Close()
-	l.mu.Lock()
-	for _, c := range l.conns {
-		_ = c.Close()
-	}
-	l.mu.Unlock()
-	l.wg.Wait()
-}
-
-// slowStore returns a Redis store on a miniredis reached through a slowLink holding replies for
+// slowStore returns a Redis store on a miniredis reached through a slowlink.Link holding replies for
 // delay, and the link.
-func slowStore(t *testing.T, delay time.Duration, opts weirredis.Options) (*weirredis.Store, *slowLink) {
+func slowStore(t *testing.T, delay time.Duration, opts weirredis.Options) (*weirredis.Store, *slowlink.Link) {
 	t.Helper()
-	link := newSlowLink(t, miniredis.RunT(t).Addr(), delay)
-	rdb := goredis.NewClient(&goredis.Options{Addr: link.addr(), ContextTimeoutEnabled: true})
+	link := slowlink.New(t, miniredis.RunT(t).Addr(), delay)
+	rdb := goredis.NewClient(&goredis.Options{Addr: link.Addr(), ContextTimeoutEnabled: true})
 	t.Cleanup(func() { _ = rdb.Close() })
 	st, err := weirredis.New(rdb, opts)
 	require.NoError(t, err)
@@ -161,7 +61,7 @@ func TestCallersSharedDeadlineDoesNotTakeTheStoreAway(t *testing.T) {
 		require.Zero(t, c.Stats().StoreFailures, "round %d: the callers' deadlines counted as store failures", round)
 	}
 
-	link.setDelay(0)
+	link.SetDelay(0)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := get(t, c, ctx, u.URL)
@@ -181,7 +81,7 @@ func TestSlowStoreIsStillDown(t *testing.T) {
 		OnStoreFailure: client.FailClosed, StoreRetryInterval: time.Minute})
 	require.NoError(t, get(t, c, context.Background(), u.URL))
 
-	link.setDelay(time.Hour) // the server hangs, as far as the store can tell
+	link.SetDelay(time.Hour) // the server hangs, as far as the store can tell
 	const callers = 8
 	errs := make([]error, callers)
 	var wg sync.WaitGroup

@@ -23,8 +23,10 @@ type Upstream struct {
 	Name    string
 	BaseURL *url.URL
 	Client  *client.Client
-	Header  http.Header // set on every request, over any header of the job
-	Rules   Rules
+	// Header is set on every request, over any header of the job. Name its credentials in the
+	// client's SensitiveHeaders unless the built-in redaction already covers them.
+	Header http.Header
+	Rules  Rules
 	// Redirects says which redirects a job follows. The zero value follows those that stay
 	// within the base URL's origin and under its path, each re-checked by the rules of a job's
 	// path; a redirect anywhere else fails the job for good.

@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,111 +12,14 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/weir-go/weir/internal/slowlink"
 	"github.com/weir-go/weir/pkg/store"
 	weirredis "github.com/weir-go/weir/pkg/store/redis"
 )
 
-// slowLink is a loopback TCP proxy in front of a Redis server that holds every byte of the
-// server's replies for a delay before passing it on, in order: a slow server or network, as the
-// store sees it. Requests pass at once. It is safe for concurrent use.
-type slowLink struct {
-	ln    net.Listener
-	to    string
-	delay atomic.Int64 // ns
-	mu    sync.Mutex
-	conns []net.Conn
-	quit  chan struct{} // closed by close: held replies are dropped
-	wg    sync.WaitGroup
-}
-
-// newSlowLink starts a link to the server at addr, closed when the test ends.
-func newSlowLink(tb testing.TB, addr string, delay time.Duration) *slowLink {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(tb, err)
-	l := &slowLink{ln: ln, to: addr, quit: make(chan struct{})}
-	l.delay.Store(int64(delay))
-	l.wg.Go(l.accept)
-	tb.Cleanup(l.close)
-	return l
-}
-
-func (l *slowLink) addr() string { return l.ln.Addr().String() }
-
-// setDelay changes how long replies are held from now on.
-func (l *slowLink) setDelay(d time.Duration) { l.delay.Store(int64(d)) }
-
-func (l *slowLink) accept() {
-	for {
-		c, err := l.ln.Accept()
-		if err != nil {
-			return
-		}
-		u, err := net.Dial("tcp", l.to)
-		if err != nil {
-			_ = c.Close()
-			continue
-		}
-		l.mu.Lock()
-		l.conns = append(l.conns, c, u)
-		l.mu.Unlock()
-		l.wg.Go(func() {
-			_, _ = io.Copy(u, c)
-			_ = u.Close()
-		})
-		l.wg.Go(func() { l.hold(c, u) })
-	}
-}
-
-// hold passes what the server u writes on to the client c, each chunk delay after it arrived.
-func (l *slowLink) hold(c, u net.Conn) {
-	type chunk struct {
-		due time.Time
-		b   []byte
-	}
-	chunks := make(chan chunk, 4096)
-	l.wg.Go(func() {
-		defer close(chunks)
-		for {
-			b := make([]byte, 32<<10)
-			n, err := u.Read(b)
-			if n > 0 {
-				chunks <- chunk{time.Now().Add(time.Duration(l.delay.Load())), b[:n]}
-			}
-			if err != nil {
-				return
-			}
-		}
-	})
-	for k := range chunks {
-		select {
-		case <-time.After(time.Until(k.due)):
-		case <-l.quit:
-		}
-		if _, err := c.Write(k.b); err != nil {
-			break
-		}
-	}
-	_ = c.Close()
-	_ = u.Close()
-	for range chunks { // the reader stops once u is closed
-	}
-}
-
-func (l *slowLink) close() {
-	close(l.quit)
-	_ = l.ln.Close()
-	l.mu.Lock()
-	for _, c := range l.conns {
-		_ = c.Close()
-	}
-	l.mu.Unlock()
-	l.wg.Wait()
-}
-
 // slowClient returns a client of the test's Redis (REDIS_URL, or a fresh miniredis) through a
 // slowLink holding replies for delay, and the link.
-func slowClient(tb testing.TB, delay time.Duration, configure func(*goredis.Options)) (*goredis.Client, *slowLink) {
+func slowClient(tb testing.TB, delay time.Duration, configure func(*goredis.Options)) (*goredis.Client, *slowlink.Link) {
 	tb.Helper()
 	o := &goredis.Options{}
 	if url := redisURL(tb); url != "" {
@@ -129,8 +29,8 @@ func slowClient(tb testing.TB, delay time.Duration, configure func(*goredis.Opti
 	} else {
 		o.Addr = miniredis.RunT(tb).Addr()
 	}
-	link := newSlowLink(tb, o.Addr, delay)
-	o.Addr = link.addr()
+	link := slowlink.New(tb, o.Addr, delay)
+	o.Addr = link.Addr()
 	o.ContextTimeoutEnabled = true
 	if configure != nil {
 		configure(o)
@@ -274,7 +174,7 @@ func TestSlowServerIsStillUnavailable(t *testing.T) {
 	_, err = s.Take(t.Context(), "slow", limits, 1)
 	require.NoError(t, err, "the link passes replies at once")
 
-	link.setDelay(time.Hour) // the server hangs, as far as the store can tell
+	link.SetDelay(time.Hour) // the server hangs, as far as the store can tell
 	const callers = 24
 	at := make([]time.Time, callers)
 	for i := range at {

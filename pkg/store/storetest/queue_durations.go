@@ -15,7 +15,6 @@ var queueDurationTests = []queueTest{
 	{"MaxDelay", testDurMaxDelay},
 	{"LeaseBeyondMax", testDurLeaseBeyondMax},
 	{"MaxLease", testDurMaxLease},
-	{"TTLBeyondMax", testDurTTLBeyondMax},
 	{"MaxTTL", testDurMaxTTL},
 	{"RetryBeyondMaxDelay", testDurRetryBeyondMax},
 }
@@ -89,36 +88,6 @@ func testDurMaxLease(t *testing.T, h *qharness) {
 	h.clk.Advance(time.Microsecond)
 	require.Equal(t, 1, h.reap(t, q))
 	require.Equal(t, 2, h.dequeue(t, q).Attempt)
-}
-
-func testDurTTLBeyondMax(t *testing.T, h *qharness) {
-	q := h.queue("ttl-beyond-max")
-	bad := []struct {
-		p     store.QueuePolicy
-		field string
-	}{
-		{store.QueuePolicy{ResultTTL: store.MaxTTL + time.Nanosecond}, "ResultTTL"},
-		{store.QueuePolicy{ResultTTL: math.MaxInt64}, "ResultTTL"},
-		{store.QueuePolicy{IdempotencyTTL: store.MaxTTL + time.Millisecond}, "IdempotencyTTL"},
-		{store.QueuePolicy{IdempotencyTTL: math.MaxInt64}, "IdempotencyTTL"},
-	}
-	for _, c := range bad {
-		requireInvalid(t, c.p.WithDefaults().Validate(), c.field)
-		_, _, err := h.s.Enqueue(h.ctx, q, c.p, store.NewJob{Payload: []byte("x"), IdempotencyKey: "k"})
-		requireInvalid(t, err, c.field)
-	}
-	h.requireStats(t, q, store.QueueStats{})
-
-	h.put(t, q, 0, "job")
-	l := h.dequeue(t, q)
-	for _, c := range bad {
-		requireInvalid(t, h.s.Ack(h.ctx, q, c.p, l.ID, l.Token, []byte("r")), c.field)
-		requireInvalid(t, h.s.Bury(h.ctx, q, c.p, l.ID, l.Token, "why"), c.field)
-		requireInvalid(t, h.s.Requeue(h.ctx, q, c.p, l.ID), c.field)
-	}
-	h.requireStats(t, q, store.QueueStats{InFlight: 1})
-	h.noResult(t, q, l.ID)
-	h.ack(t, q, l, []byte("r")) // the lease survived the refused calls
 }
 
 func testDurMaxTTL(t *testing.T, h *qharness) {
