@@ -3,6 +3,7 @@ package queue_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -292,4 +293,58 @@ func TestProducerRefusesOversizedOptions(t *testing.T) {
 	}
 	_, err = p.Enqueue(context.Background(), req, queue.Options{IdempotencyKey: strings.Repeat("k", store.MaxNameLen), Delay: store.MaxDelay})
 	require.NoError(t, err)
+}
+
+// The bound holds over the range of sizes and shapes an upstream can send: limits from 4 KiB to
+// 1 MiB, bodies from empty to thrice the limit, headers from none to one larger than the limit, with
+// values that JSON escaping makes six times longer. A result is never larger than the limit, is
+// never refused for its size, and says truncated exactly when something was cut.
+func TestResultBoundSweep(t *testing.T) {
+	type shape struct {
+		name   string
+		header func(h http.Header, limit int)
+		cut    func(limit int) bool // whether the headers alone force a cut
+	}
+	shapes := []shape{
+		{"none", func(http.Header, int) {}, func(int) bool { return false }},
+		{"many small", func(h http.Header, _ int) {
+			for i := range 40 {
+				h.Set(fmt.Sprintf("X-RateLimit-N%d", i), "12345")
+			}
+		}, func(limit int) bool { return limit < 8<<10 }},
+		{"one larger than the limit", func(h http.Header, limit int) { h.Set("X-RateLimit-Big", strings.Repeat("b", limit+1)) },
+			func(int) bool { return true }},
+		{"escapes", func(h http.Header, limit int) { h.Set("X-RateLimit-Esc", strings.Repeat("<>&", limit/16)) },
+			func(int) bool { return true }},
+	}
+	for _, limit := range []int{4 << 10, 64 << 10, 1 << 20} {
+		for _, sh := range shapes {
+			for _, bodyLen := range []int{0, limit / 2, limit, 3 * limit} {
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					sh.header(w.Header(), limit)
+					w.Header().Set("Content-Length", fmt.Sprint(bodyLen))
+					_, _ = io.WriteString(w, strings.Repeat("<", bodyLen))
+				}))
+				c, err := client.New(client.Config{Name: "sweep"})
+				require.NoError(t, err)
+				base, _ := url.Parse(srv.URL)
+				h := queue.HTTPHandler(&queue.Upstream{Name: "sweep", BaseURL: base, Client: c, MaxResult: limit})
+				payload, _ := json.Marshal(queue.Request{Upstream: "sweep", Method: http.MethodGet, Path: "/x"})
+				out, err := h(context.Background(), store.Lease{Job: store.Job{ID: "j", Payload: payload}})
+				what := fmt.Sprintf("limit %d, headers %s, body %d", limit, sh.name, bodyLen)
+				require.NoError(t, err, what)
+				require.LessOrEqual(t, len(out), limit, what)
+				var r queue.Response
+				require.NoError(t, json.Unmarshal(out, &r), what)
+				bodyCut := len(r.Body) < bodyLen
+				require.Equal(t, bodyCut || sh.cut(limit), r.Truncated, "%s: body %d of %d", what, len(r.Body), bodyLen)
+				if bodyCut {
+					require.EqualValues(t, bodyLen, r.Length, what)
+					require.Greater(t, len(r.Body), limit/3, "%s: the body gets what the headers leave", what)
+				}
+				require.NoError(t, c.Close())
+				srv.Close()
+			}
+		}
+	}
 }
