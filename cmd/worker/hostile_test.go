@@ -49,7 +49,24 @@ func TestHostileJobsAgainstWorkerProcesses(t *testing.T) {
 	}))
 	defer elsewhere.Close()
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The profile's header is X-Partner, which no built-in rule takes for a credential: only
+		// the profile's naming it keeps it out of the debug log.
+		key := r.Header.Get("X-Partner")
 		switch r.URL.Path {
+		case "/reason":
+			// The credential echoed in the status line's reason phrase.
+			conn, buf, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				_, _ = buf.WriteString("HTTP/1.1 503 Unavailable " + key + "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+				_ = buf.Flush()
+				_ = conn.Close()
+			}
+		case "/badlocation":
+			w.Header().Set("Location", "/x%zz?k="+key)
+			w.WriteHeader(http.StatusFound)
+		case "/climb":
+			w.Header().Set("Location", "/%2e%2e/admin?k="+key)
+			w.WriteHeader(http.StatusFound)
 		case "/steal":
 			http.Redirect(w, r, elsewhere.URL+"/loot?from=steal", http.StatusFound)
 		case "/replay":
@@ -59,7 +76,7 @@ func TestHostileJobsAgainstWorkerProcesses(t *testing.T) {
 			for k, vs := range r.Header {
 				w.Header()[k] = vs
 			}
-			w.Header().Set("Set-Cookie", "session="+r.Header.Get("X-Api-Key"))
+			w.Header().Set("Set-Cookie", "session="+key)
 			w.Header().Set("Content-Length", fmt.Sprint(2<<20))
 			_, _ = io.WriteString(w, strings.Repeat("x", 2<<20))
 		default:
@@ -86,7 +103,8 @@ func TestHostileJobsAgainstWorkerProcesses(t *testing.T) {
 		"upstreams": []any{map[string]any{
 			"name": "api", "base_url": up.URL, "timeout": "5s",
 			"limits":  []any{map[string]any{"requests": 100, "per": "1s"}},
-			"headers": map[string]string{"X-Api-Key": "${HOSTILE_SECRET}"},
+			"headers": map[string]string{"X-Partner": "${HOSTILE_SECRET}"},
+			"retry":   map[string]any{"max_retries": -1},
 		}},
 	}
 	b, _ := json.Marshal(cfg)
@@ -105,7 +123,7 @@ func TestHostileJobsAgainstWorkerProcesses(t *testing.T) {
 		w.WaitReady(t, ctx)
 	}
 
-	p, err := queue.NewProducer(st, queue.ProducerConfig{Upstreams: map[string]queue.Rules{"api": {SecretHeaders: []string{"X-Api-Key"}}}})
+	p, err := queue.NewProducer(st, queue.ProducerConfig{Upstreams: map[string]queue.Rules{"api": {SecretHeaders: []string{"X-Partner"}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,6 +131,9 @@ func TestHostileJobsAgainstWorkerProcesses(t *testing.T) {
 		{Upstream: "api", Method: http.MethodGet, Path: "/steal"},
 		{Upstream: "api", Method: http.MethodPost, Path: "/replay", Body: []byte("the producer's body")},
 		{Upstream: "api", Method: http.MethodGet, Path: "/echo"},
+		{Upstream: "api", Method: http.MethodGet, Path: "/reason"},
+		{Upstream: "api", Method: http.MethodGet, Path: "/badlocation"},
+		{Upstream: "api", Method: http.MethodGet, Path: "/climb"},
 	}
 	results := make([]queue.Response, len(jobs))
 	for i, j := range jobs {
@@ -141,6 +162,14 @@ func TestHostileJobsAgainstWorkerProcesses(t *testing.T) {
 			t.Errorf("job %s: %+v, want dead after one attempt, naming the refused redirect to %s/loot", jobs[i].Path, res, elsewhere.URL)
 		}
 	}
+	if r := results[3]; !r.Dead || r.Attempts != 3 || !strings.Contains(r.Error, "503 Service Unavailable") {
+		t.Errorf("job /reason: %+v, want dead after 3 attempts, naming the status", r)
+	}
+	for i, r := range results[4:] {
+		if !r.Dead || r.Attempts != 1 || !strings.Contains(r.Error, "redirect refused") {
+			t.Errorf("job %s: %+v, want dead after one attempt, naming the refused redirect", jobs[4+i].Path, r)
+		}
+	}
 	echo := results[2]
 	if echo.Dead || echo.Status != http.StatusOK || !echo.Truncated || echo.Length != 2<<20 {
 		t.Errorf("echo: status %d, dead %v (%s), truncated %v, length %d; want 200, truncated, length %d",
@@ -150,8 +179,8 @@ func TestHostileJobsAgainstWorkerProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(dead) != 2 {
-		t.Errorf("%d dead jobs, want the 2 redirected ones", len(dead))
+	if len(dead) != 5 {
+		t.Errorf("%d dead jobs, want the 4 redirected ones and the one refused with 503", len(dead))
 	}
 
 	// Nowhere a trace of the secret.

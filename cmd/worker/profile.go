@@ -116,8 +116,8 @@ func loadConfig(path string, getenv func(string) string) (*fileConfig, error) {
 		return nil, fmt.Errorf("%s: queue: %w", path, err)
 	}
 	switch {
-	case c.Queue.MaxResult < 0:
-		return nil, fmt.Errorf("%s: queue.max_result: must be ≥ 0, got %d", path, c.Queue.MaxResult)
+	case c.Queue.MaxResult != 0 && c.Queue.MaxResult < queue.MinMaxResult:
+		return nil, fmt.Errorf("%s: queue.max_result: must be ≥ %d bytes (or 0 for the default), got %d", path, queue.MinMaxResult, c.Queue.MaxResult)
 	case c.Queue.MaxAttempts < 0:
 		return nil, fmt.Errorf("%s: queue.max_attempts: must be ≥ 0, got %d", path, c.Queue.MaxAttempts)
 	}
@@ -180,11 +180,7 @@ func (c *fileConfig) policy() store.QueuePolicy {
 func (c *fileConfig) rules() map[string]queue.Rules {
 	out := map[string]queue.Rules{}
 	for _, u := range c.Upstreams {
-		secrets := append([]string(nil), u.SecretHeaders...)
-		for name := range u.Headers {
-			secrets = append(secrets, name)
-		}
-		out[u.Name] = queue.Rules{SecretHeaders: secrets, AllowSecretHeaders: u.AllowSecretHeaders}
+		out[u.Name] = queue.Rules{SecretHeaders: u.sensitiveHeaders(), AllowSecretHeaders: u.AllowSecretHeaders}
 	}
 	return out
 }

@@ -24,6 +24,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{up(`, "headers": {"X-Key": "${BAD}"}`), "upstreams[0].headers.X-Key"},
 		{up(`, "headers": {"X Key": "${KEY}"}`), "upstreams[0].headers"},
 		{`{"queue": {"max_result": -1}, ` + up("")[1:], "queue.max_result"},
+		{`{"queue": {"max_result": 20}, ` + up("")[1:], "queue.max_result"},
 		{`{"queue": {"max_attempts": -1}, ` + up("")[1:], "queue.max_attempts"},
 		{`{"queue": {"result_ttl": "-1s"}, ` + up("")[1:], "ResultTTL"},
 		{`{"queue": {"idempotency_ttl": "2562047h"}, ` + up("")[1:], "IdempotencyTTL"},

@@ -68,6 +68,7 @@ func New(cfg Config) (*Client, error) {
 	if c.transport == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConnsPerHost = 256
+		t.MaxResponseHeaderBytes = DefaultMaxResponseHeaderBytes
 		c.transport = t
 	}
 	c.http = &http.Client{Transport: c.transport, CheckRedirect: cfg.CheckRedirect}
@@ -391,11 +392,12 @@ func (c *Client) send(ctx context.Context, req *http.Request, k *call, body *rep
 	if err != nil {
 		cancel()
 		err = c.redact.err(err) // net/http quotes the whole URL
+		err = CleanRedirectError(err)
 		var ue *url.Error
 		if errors.Is(err, ErrRedirectRefused) && errors.As(err, &ue) {
-			// net/http names the refused Location, whose query is the upstream's to fill.
+			// net/http names the refused Location, the upstream's to fill.
 			if u, perr := url.Parse(ue.URL); perr == nil {
-				err = &url.Error{Op: ue.Op, URL: (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String(), Err: ue.Err}
+				err = &url.Error{Op: ue.Op, URL: originAndPath(u), Err: ue.Err}
 			}
 		}
 		if refusedLocally(err) && !errors.Is(err, ErrInvalidRequest) {

@@ -25,6 +25,9 @@ const (
 	DefaultMultiplier     = 2.0
 	DefaultMaxRetryAfter  = time.Minute
 	DefaultMaxBodyBuffer  = 1 << 20
+	// DefaultMaxResponseHeaderBytes bounds a response's headers on the default transport
+	// (net/http's own bound is 10 MiB).
+	DefaultMaxResponseHeaderBytes = 1 << 20
 	// DefaultStoreRetryInterval is how long a store that failed is left alone before it is
 	// asked again.
 	DefaultStoreRetryInterval = 500 * time.Millisecond
@@ -73,7 +76,8 @@ type Config struct {
 	// a larger body is sent once, without retries. Default 1 MiB.
 	MaxBodyBuffer int64
 	// Transport sends the requests. Nil means a clone of http.DefaultTransport with more idle
-	// connections per host (a rate-limited client talks to few hosts, concurrently).
+	// connections per host (a rate-limited client talks to few hosts, concurrently) and at most
+	// DefaultMaxResponseHeaderBytes of response headers.
 	Transport http.RoundTripper
 	// CheckRedirect is the redirect policy of Do (RoundTrip follows none: the caller's
 	// http.Client does). Nil means net/http's: up to 10 redirects to any host, with every header

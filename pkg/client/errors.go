@@ -3,6 +3,7 @@ package client
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 )
@@ -66,7 +67,14 @@ func (e *Error) Unwrap() error { return e.Err }
 // StatusError describes a response that counted as a failure.
 type StatusError struct {
 	StatusCode int
-	Status     string
+	Status     string // as the server sent it
 }
 
-func (e *StatusError) Error() string { return "server answered " + e.Status }
+// Error names the status by its code and standard text only: the reason phrase is the server's
+// to fill, and this text reaches logs and stored job errors.
+func (e *StatusError) Error() string {
+	if text := http.StatusText(e.StatusCode); text != "" {
+		return fmt.Sprintf("server answered %d %s", e.StatusCode, text)
+	}
+	return fmt.Sprintf("server answered %d", e.StatusCode)
+}

@@ -27,15 +27,40 @@ func (e *RedirectError) Error() string {
 		fmt.Fprintf(&b, ": %d", e.Status)
 	}
 	if e.To != nil {
-		// The origin and path only: a query may carry what the upstream should not have put in
-		// a Location, and this message reaches logs and stored results.
-		fmt.Fprintf(&b, " to %s", (&url.URL{Scheme: e.To.Scheme, Host: e.To.Host, Path: e.To.Path}).String())
+		fmt.Fprintf(&b, " to %s", originAndPath(e.To))
 	}
 	if e.Reason != "" {
 		b.WriteString(": ")
-		b.WriteString(e.Reason)
+		b.WriteString(shorten(e.Reason, 256))
 	}
 	return b.String()
+}
+
+// originAndPath shows where a Location points, as far as a message may: the upstream chose it,
+// so its query (which may carry what it should not have put there) is left out and a long path
+// is cut. Messages about redirects reach logs and stored job errors.
+func originAndPath(u *url.URL) string {
+	return shorten((&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String(), 256)
+}
+
+// shorten cuts s to at most n bytes, saying so.
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// CleanRedirectError returns err with net/http's own failure to follow a redirect, a Location
+// that does not parse (which net/http quotes whole), made a *RedirectError that does not quote
+// it. Other errors come back as they are. Do applies it; a caller with an http.Client of its own
+// over the client can too.
+func CleanRedirectError(err error) error {
+	var ue *url.Error
+	if err == nil || !errors.As(err, &ue) || !strings.HasPrefix(ue.Err.Error(), "failed to parse Location header") {
+		return err
+	}
+	return &url.Error{Op: ue.Op, URL: ue.URL, Err: &RedirectError{Reason: "its Location does not parse"}}
 }
 
 // Is makes errors.Is(err, ErrRedirectRefused) true.
@@ -44,9 +69,9 @@ func (e *RedirectError) Is(target error) bool { return target == ErrRedirectRefu
 // DefaultMaxRedirects bounds the redirects one request follows under a RedirectPolicy.
 const DefaultMaxRedirects = 10
 
-// CrossOriginHeaders are the only request headers sent along a redirect that a RedirectPolicy
+// crossOriginHeaders are the only request headers sent along a redirect that a RedirectPolicy
 // lets leave the first request's origin: none of them carries a credential.
-var CrossOriginHeaders = []string{"Accept", "Accept-Encoding", "Accept-Language", "Content-Type", "User-Agent"}
+var crossOriginHeaders = [...]string{"Accept", "Accept-Encoding", "Accept-Language", "Content-Type", "User-Agent"}
 
 // RedirectPolicy decides which redirects a client follows; its CheckRedirect method is a
 // Config.CheckRedirect. The zero value follows redirects within the origin (scheme, host and
@@ -57,8 +82,12 @@ type RedirectPolicy struct {
 	// None follows no redirect at all: the 3xx response is returned as it came.
 	None bool
 	// Origins are further origins a redirect may go to, as "https://cdn.example.com" or
-	// "http://127.0.0.1:8080". Only CrossOriginHeaders go along there.
+	// "http://127.0.0.1:8080". Only Accept, Accept-Encoding, Accept-Language, Content-Type and
+	// User-Agent go along there, and none of them if named in Credentials.
 	Origins []string
+	// Credentials are headers never sent to another origin, whatever their name: the ones the
+	// caller adds on its own behalf.
+	Credentials []string
 	// CheckPath, when set, is asked about every redirect within the first request's origin
 	// before it is followed; an error refuses the redirect.
 	CheckPath func(to *url.URL) error
@@ -103,7 +132,7 @@ func (p RedirectPolicy) CheckRedirect(req *http.Request, via []*http.Request) er
 	if limit == 0 {
 		limit = DefaultMaxRedirects
 	}
-	if len(via) >= limit {
+	if len(via) > limit {
 		return refuse(fmt.Sprintf("stopped after %d redirects", limit))
 	}
 	if len(via) == 0 {
@@ -121,7 +150,10 @@ func (p RedirectPolicy) CheckRedirect(req *http.Request, via []*http.Request) er
 	}
 	for _, o := range p.Origins {
 		if allowed, err := parseOrigin(o); err == nil && allowed == to {
-			keepOnly(req.Header, CrossOriginHeaders)
+			keepOnly(req.Header, crossOriginHeaders[:])
+			for _, name := range p.Credentials {
+				req.Header.Del(name)
+			}
 			return nil
 		}
 	}

@@ -3,10 +3,13 @@ package client_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -210,4 +213,137 @@ func TestRequestRefusedLocallyIsPermanent(t *testing.T) {
 	resp, err = c.Do(context.Background(), req)
 	require.NoError(t, err)
 	resp.Body.Close()
+}
+
+// MaxRedirects is how many redirects one request follows: that many are followed, one more is
+// refused.
+func TestRedirectPolicyMaxRedirects(t *testing.T) {
+	up := newRecorder(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		var left int
+		_, _ = fmt.Sscanf(r.URL.Path, "/hop/%d", &left)
+		if left > 0 {
+			http.Redirect(w, r, fmt.Sprintf("/hop/%d", left-1), http.StatusFound)
+		}
+	})
+	for _, limit := range []int{1, 3, client.DefaultMaxRedirects} {
+		c, err := client.New(client.Config{Name: "redir-max", CheckRedirect: client.RedirectPolicy{MaxRedirects: limit}.CheckRedirect})
+		require.NoError(t, err)
+		resp, err := c.Get(context.Background(), fmt.Sprintf("%s/hop/%d", up.URL, limit))
+		require.NoError(t, err, "%d redirects under a limit of %d", limit, limit)
+		resp.Body.Close()
+		_, err = c.Get(context.Background(), fmt.Sprintf("%s/hop/%d", up.URL, limit+1))
+		require.ErrorIs(t, err, client.ErrRedirectRefused, "%d redirects under a limit of %d", limit+1, limit)
+		require.NoError(t, c.Close())
+	}
+}
+
+// What an upstream writes into a redirect never reaches an error whole: not a Location's query,
+// not a Location that does not parse, not a long path.
+func TestRedirectErrorsQuoteNothingOfTheUpstreams(t *testing.T) {
+	long := strings.Repeat("p", 100_000)
+	up := newRecorder(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/unparsable":
+			w.Header().Set("Location", "/x%zz?api_key="+redirectSecret)
+			w.WriteHeader(http.StatusFound)
+		case "/query":
+			http.Redirect(w, r, "/outside?api_key="+redirectSecret, http.StatusFound)
+		case "/long":
+			http.Redirect(w, r, "/"+long, http.StatusFound)
+		}
+	})
+	p := client.RedirectPolicy{CheckPath: func(to *url.URL) error { return errors.New("no") }}
+	c, err := client.New(client.Config{Name: "redir-quote", CheckRedirect: p.CheckRedirect, Breaker: touchyBreaker})
+	require.NoError(t, err)
+	defer c.Close()
+	for _, path := range []string{"/unparsable", "/query", "/long"} {
+		_, err := c.Get(context.Background(), up.URL+path)
+		require.ErrorIs(t, err, client.ErrRedirectRefused, path)
+		require.NotContains(t, err.Error(), redirectSecret, path)
+		require.Less(t, len(err.Error()), 1000, path)
+	}
+	require.Equal(t, 3, up.count(), "none was retried")
+	require.Zero(t, c.Stats().BreakerTrips)
+}
+
+// The credentials a caller names never go to a listed origin, even under a name that otherwise
+// goes along (Accept, User-Agent).
+func TestRedirectToAnAllowedOriginDropsNamedCredentials(t *testing.T) {
+	cdn := newRecorder(t, nil)
+	up := newRecorder(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, cdn.URL+"/blob", http.StatusFound)
+	})
+	p := client.RedirectPolicy{Origins: []string{cdn.URL}, Credentials: []string{"user-agent"}}
+	c, err := client.New(client.Config{Name: "redir-cred", CheckRedirect: p.CheckRedirect})
+	require.NoError(t, err)
+	defer c.Close()
+	req, _ := http.NewRequest(http.MethodGet, up.URL, nil)
+	req.Header.Set("User-Agent", redirectSecret)
+	resp, err := c.Do(context.Background(), req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	<-up.headers
+	require.NotContains(t, (<-cdn.headers).Get("User-Agent"), redirectSecret)
+}
+
+// rawServer answers every connection with the bytes of respond, then closes it.
+func rawServer(t *testing.T, respond string) (url string, hits *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	hits = &atomic.Int64{}
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			hits.Add(1)
+			go func() {
+				defer conn.Close()
+				buf := make([]byte, 4096)
+				_, _ = conn.Read(buf)
+				_, _ = io.WriteString(conn, respond)
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String(), hits
+}
+
+// A status line's reason phrase is the server's to fill: errors name the status by its code.
+func TestStatusErrorQuotesNoReasonPhrase(t *testing.T) {
+	srv, _ := rawServer(t, "HTTP/1.1 503 "+strings.Repeat("R", 5000)+redirectSecret+"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+	c, err := client.New(client.Config{Name: "reason", Retry: client.RetryConfig{MaxRetries: client.NoRetries}})
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Get(context.Background(), srv+"/x")
+	require.Error(t, err)
+	require.NotContains(t, err.Error(), redirectSecret)
+	require.Contains(t, err.Error(), "503 Service Unavailable")
+}
+
+// Only net/http's own refusals before sending count as an invalid request; an upstream cannot
+// make its failure look like one by writing the same words.
+func TestUpstreamCannotPassForALocalRefusal(t *testing.T) {
+	srv, hits := rawServer(t, "HTTP/1.1 200 OK\r\nunsupported protocol scheme\r\n\r\n")
+	c, err := client.New(client.Config{Name: "mimic", Breaker: touchyBreaker, Retry: client.RetryConfig{MaxRetries: 1, BaseDelay: time.Millisecond}})
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Get(context.Background(), srv+"/x")
+	require.Error(t, err)
+	require.NotErrorIs(t, err, client.ErrInvalidRequest)
+	require.EqualValues(t, 2, hits.Load(), "retried as the upstream's failure")
+
+	// And net/http's own refusal that the client's checks leave to it (a scheme a transport of
+	// the caller's may know, through RoundTrip) is one: not retried, no breaker failure.
+	c2, err := client.New(client.Config{Name: "own-transport", Breaker: touchyBreaker, Transport: &http.Transport{}})
+	require.NoError(t, err)
+	defer c2.Close()
+	hc := &http.Client{Transport: c2}
+	for range 3 {
+		_, err = hc.Get("gopher://127.0.0.1:1/x")
+		require.ErrorIs(t, err, client.ErrInvalidRequest)
+	}
+	require.Zero(t, c2.Stats().BreakerTrips)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/weir-go/weir/internal/httpwire"
@@ -35,6 +36,11 @@ func (c *Client) checkRequest(req *http.Request, viaRoundTrip bool) error {
 			return bad("no host in the URL")
 		}
 	}
+	for name := range req.Trailer {
+		if !httpwire.ValidFieldName(name) {
+			return bad("trailer name %q is not a token", name)
+		}
+	}
 	for name, values := range req.Header {
 		if !httpwire.ValidFieldName(name) {
 			return bad("header name %q is not a token", name)
@@ -50,17 +56,23 @@ func (c *Client) checkRequest(req *http.Request, viaRoundTrip bool) error {
 
 // refusedLocally reports whether err is net/http refusing a request before sending any of it;
 // net/http gives these errors no type of their own. checkRequest catches most of them sooner.
+// Only the start of the innermost message counts: the rest of an error's text may be what a
+// server sent.
 func refusedLocally(err error) bool {
 	if errors.Is(err, ErrInvalidRequest) {
 		return true
 	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
 	msg := err.Error()
 	for _, s := range []string{
 		"net/http: invalid header field", "net/http: invalid method", "net/http: invalid trailer",
-		"unsupported protocol scheme", "http: no Host in request URL", "invalid Host header",
+		"unsupported protocol scheme", "http: no Host in request URL", "http: invalid Host header",
 		"net/http: nil Request",
 	} {
-		if strings.Contains(msg, s) {
+		if strings.HasPrefix(msg, s) {
 			return true
 		}
 	}

@@ -7,8 +7,8 @@ import (
 	"errors"
 	"math"
 	"net/http"
+	"net/url"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/weir-go/weir/pkg/headers"
@@ -63,9 +63,10 @@ func retryableError(err error) bool {
 	if errors.Is(err, context.Canceled) {
 		return false
 	}
-	// net/http reports these with no type of their own.
-	msg := err.Error()
-	if strings.Contains(msg, "unsupported protocol scheme") || strings.Contains(msg, "stopped after") && strings.Contains(msg, "redirects") {
+	// net/http's own redirect policy gives up with an error of no type of its own; the whole
+	// message is compared, since part of an error's text may be what a server sent.
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.Err.Error() == "stopped after 10 redirects" {
 		return false
 	}
 	return true

@@ -77,7 +77,7 @@ func (g *guardedStore) usable() bool {
 // the caller could still wait is down: one that did not answer within its own timeout, or could
 // not be reached.
 func (g *guardedStore) observe(ctx context.Context, err error) bool {
-	if err != nil && callerEnded(ctx) {
+	if err != nil && store.CallerEnded(ctx) {
 		return false
 	}
 	if err == nil || !errors.Is(err, store.ErrUnavailable) {
@@ -92,19 +92,6 @@ func (g *guardedStore) observe(ctx context.Context, err error) bool {
 			slog.String("policy", g.policy.String()), slog.String("error", err.Error()))
 	}
 	return true
-}
-
-// callerEnded reports whether ctx has ended or its deadline has passed. A store's call that ran
-// out of time at the caller's deadline (a read's timeout, a combined call under the same deadline)
-// may return before the context's own timer has fired, with an error that wraps
-// store.ErrUnavailable: it is still the caller's deadline. Deadlines are the real clock's, whatever
-// Config.Clock is.
-func callerEnded(ctx context.Context) bool {
-	if ctx.Err() != nil {
-		return true
-	}
-	dl, ok := ctx.Deadline()
-	return ok && !time.Now().Before(dl)
 }
 
 func (g *guardedStore) downErr() error {

@@ -3,6 +3,7 @@ package queue_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -142,6 +144,12 @@ func TestJobRedirectWithinOriginIsRechecked(t *testing.T) {
 		case "/base/climb":
 			w.Header().Set("Location", "/base/%2e%2e/admin")
 			w.WriteHeader(http.StatusFound)
+		case "/base/unparsable":
+			w.Header().Set("Location", "/base/x%zz?api_key="+hostileSecret)
+			w.WriteHeader(http.StatusFound)
+		case "/base/query":
+			w.Header().Set("Location", "/base/%2e%2e/admin?api_key="+hostileSecret+strings.Repeat("q", 100_000))
+			w.WriteHeader(http.StatusFound)
 		default:
 			_, _ = io.WriteString(w, "at "+r.URL.RequestURI())
 		}
@@ -152,10 +160,13 @@ func TestJobRedirectWithinOriginIsRechecked(t *testing.T) {
 	assert.Equal(t, "at /base/there?x=1", string(resp.Body))
 	assert.Contains(t, up.requests()[1], hostileSecret, "same origin: the profile's headers go along")
 
-	for _, path := range []string{"/out", "/climb"} {
+	for _, path := range []string{"/out", "/climb", "/unparsable", "/query"} {
 		resp = waitResult(t, p, queue.Request{Upstream: "api", Method: http.MethodGet, Path: path})
 		require.True(t, resp.Dead, path)
+		assert.Equal(t, 1, resp.Attempts, path)
 		assert.Contains(t, resp.Error, "redirect refused")
+		assert.NotContains(t, resp.Error, hostileSecret, path)
+		assert.Less(t, len(resp.Error), 1000, path)
 	}
 	for _, r := range up.requests() {
 		assert.NotContains(t, r, "/admin")
@@ -175,8 +186,12 @@ func TestJobRedirectPolicies(t *testing.T) {
 	assert.Equal(t, cdn.URL+"/blob", resp.Header.Get("Location"))
 	assert.Empty(t, cdn.requests())
 
-	// A listed origin is followed, and gets neither the profile's headers nor the job's.
-	p, _ = hostileWorker(t, up, "", func(u *queue.Upstream) { u.Redirects.Origins = []string{cdn.URL} })
+	// A listed origin is followed, and gets neither the profile's headers (not even one named like
+	// a header that may go along) nor the job's.
+	p, _ = hostileWorker(t, up, "", func(u *queue.Upstream) {
+		u.Redirects.Origins = []string{cdn.URL}
+		u.Header.Set("User-Agent", hostileSecret+"-agent")
+	})
 	resp = waitResult(t, p, queue.Request{Upstream: "api", Method: http.MethodPost, Path: "/x", Body: []byte("b"),
 		Header: http.Header{"X-Job-Note": {"note"}, "Accept": {"text/plain"}}})
 	require.False(t, resp.Dead, resp.Error)
@@ -197,12 +212,14 @@ func TestResultsAreBounded(t *testing.T) {
 		h := w.Header()
 		switch r.URL.Path {
 		case "/headers":
-			// 8 MB of headers: one kept by name, others never kept.
-			h.Set("X-RateLimit-Note", huge)
+			// 900 KB of headers, within what the transport reads: one kept by name but too large,
+			// others never kept.
+			h.Set("X-RateLimit-Note", huge[:600<<10])
 			h.Set("Set-Cookie", "session="+hostileSecret)
-			h.Set("X-Junk", huge[:1<<20])
+			h.Set("X-Junk", huge[:300<<10])
 			h.Set("Content-Type", "text/plain")
 			_, _ = io.WriteString(w, "small")
+
 		case "/body":
 			h.Set("Content-Length", "9000000")
 			_, _ = io.WriteString(w, strings.Repeat("b", 9_000_000))
@@ -312,7 +329,9 @@ func TestResultBoundSweep(t *testing.T) {
 				h.Set(fmt.Sprintf("X-RateLimit-N%d", i), "12345")
 			}
 		}, func(limit int) bool { return limit < 8<<10 }},
-		{"one larger than the limit", func(h http.Header, limit int) { h.Set("X-RateLimit-Big", strings.Repeat("b", limit+1)) },
+		{"one larger than the limit", func(h http.Header, limit int) {
+			h.Set("X-RateLimit-Big", strings.Repeat("b", min(limit+1, 900<<10))) // the transport reads 1 MiB
+		},
 			func(int) bool { return true }},
 		{"escapes", func(h http.Header, limit int) { h.Set("X-RateLimit-Esc", strings.Repeat("<>&", limit/16)) },
 			func(int) bool { return true }},
@@ -347,4 +366,42 @@ func TestResultBoundSweep(t *testing.T) {
 			}
 		}
 	}
+}
+
+// More headers than the client's transport reads (8 MB) fail the attempt: nothing of them is
+// stored, and the error is short.
+func TestEightMegabytesOfHeaders(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-RateLimit-Note", strings.Repeat("h", 8<<20))
+	}))
+	defer srv.Close()
+	c, err := client.New(client.Config{Name: "huge", Retry: client.RetryConfig{MaxRetries: client.NoRetries}})
+	require.NoError(t, err)
+	defer c.Close()
+	base, _ := url.Parse(srv.URL)
+	h := queue.HTTPHandler(&queue.Upstream{Name: "huge", BaseURL: base, Client: c})
+	payload, _ := json.Marshal(queue.Request{Upstream: "huge", Method: http.MethodGet, Path: "/x"})
+	out, err := h(context.Background(), store.Lease{Job: store.Job{ID: "j", Payload: payload}})
+	require.Error(t, err)
+	require.Nil(t, out)
+	require.Contains(t, err.Error(), "exceeded")
+	require.Less(t, len(err.Error()), 1000)
+}
+
+// What a worker keeps of a job's error, and logs, is bounded: part of it may be the upstream's.
+func TestJobErrorTextIsBounded(t *testing.T) {
+	st := memory.New()
+	defer st.Close()
+	long := strings.Repeat("é", 10_000) // two bytes each: the cut must fall between runes
+	w, err := queue.NewWorker(st, queue.WorkerConfig{Queue: "q", MaxAttempts: 2, RetryBase: time.Millisecond, RetryMax: time.Millisecond},
+		func(ctx context.Context, l store.Lease) ([]byte, error) { return nil, errors.New(long) })
+	require.NoError(t, err)
+	runWorker(t, w)
+	p, err := queue.NewProducer(st, queue.ProducerConfig{Upstreams: map[string]queue.Rules{"q": {}}})
+	require.NoError(t, err)
+	resp := waitResult(t, p, queue.Request{Upstream: "q", Method: http.MethodGet, Path: "/x"})
+	require.True(t, resp.Dead)
+	require.LessOrEqual(t, len(resp.Error), queue.MaxErrorText)
+	require.True(t, utf8.ValidString(resp.Error))
+	require.Contains(t, resp.Error, "(cut)")
 }

@@ -32,10 +32,11 @@ type Upstream struct {
 	// path; a redirect anywhere else fails the job for good.
 	Redirects Redirects
 	// MaxResult bounds a stored result, headers and body together, in bytes of its JSON; what
-	// does not fit is cut and the result marked Truncated. Default DefaultMaxResult.
+	// does not fit is cut and the result marked Truncated. Default DefaultMaxResult, at least
+	// MinMaxResult.
 	MaxResult int
 	// ResultHeaders names the response headers a result keeps ("X-RateLimit-*" matches a
-	// prefix). Nil means DefaultResultHeaders. Set-Cookie, the credential headers of Rules and
+	// prefix). Nil means DefaultResultHeaders(). Set-Cookie, the credential headers of Rules and
 	// the names in Header are never kept.
 	ResultHeaders []string
 }
@@ -45,16 +46,23 @@ type Redirects struct {
 	// None follows no redirect: the 3xx response is the job's result.
 	None bool
 	// Origins are further origins ("https://cdn.example.com") that redirects may go to. The
-	// profile's headers are never sent there, nor any header of the job but those in
-	// client.CrossOriginHeaders.
+	// profile's headers are never sent there, nor any of the job's but Accept, Accept-Encoding,
+	// Accept-Language, Content-Type and User-Agent. Each hop there takes a token of the
+	// upstream's limits and counts in its breaker, as any hop does.
 	Origins []string
 }
 
-// DefaultMaxResult is Upstream.MaxResult's default.
-const DefaultMaxResult = 1 << 20
+// DefaultMaxResult is Upstream.MaxResult's default, MinMaxResult its least: a smaller bound
+// counts as this one.
+const (
+	DefaultMaxResult = 1 << 20
+	MinMaxResult     = 1 << 10
+)
 
-// DefaultResultHeaders are the response headers a result keeps unless the profile says which.
-var DefaultResultHeaders = []string{
+// DefaultResultHeaders returns the response headers a result keeps unless the profile says which.
+func DefaultResultHeaders() []string { return append([]string(nil), defaultResultHeaders[:]...) }
+
+var defaultResultHeaders = [...]string{
 	"Content-Type", "Content-Length", "Content-Encoding", "Content-Language", "Content-Range",
 	"Cache-Control", "Date", "Expires", "Last-Modified", "ETag", "Location", "Link", "Retry-After",
 	"Retry-After-Ms", "RateLimit", "RateLimit-*", "X-RateLimit-*", "X-Request-Id",
@@ -70,10 +78,15 @@ func HTTPHandler(up *Upstream) Handler {
 	if maxResult <= 0 {
 		maxResult = DefaultMaxResult
 	}
+	maxResult = max(maxResult, MinMaxResult)
 	keep := newHeaderFilter(up)
 	// Redirects are followed here, not by the client: each hop goes through the client's limits
 	// and breaker, and this policy holds whatever the client's own.
-	policy := client.RedirectPolicy{None: up.Redirects.None, Origins: up.Redirects.Origins,
+	credentials := make([]string, 0, len(up.Header))
+	for name := range up.Header {
+		credentials = append(credentials, name)
+	}
+	policy := client.RedirectPolicy{None: up.Redirects.None, Origins: up.Redirects.Origins, Credentials: credentials,
 		CheckPath: func(to *url.URL) error { return checkRedirectPath(up.BaseURL, to) }}
 	hc := &http.Client{Transport: up.Client, CheckRedirect: policy.CheckRedirect}
 	return func(ctx context.Context, l store.Lease) ([]byte, error) {
@@ -105,6 +118,7 @@ func HTTPHandler(up *Upstream) Handler {
 		}
 		resp, err := hc.Do(hreq)
 		if err != nil {
+			err = client.CleanRedirectError(err)
 			var ue *url.Error
 			if errors.As(err, &ue) {
 				err = ue.Err // the client's own errors name the request, redacted
@@ -126,14 +140,15 @@ func checkRedirectPath(base, to *url.URL) error {
 	prefix := strings.TrimSuffix(base.EscapedPath(), "/")
 	p := to.EscapedPath()
 	if !strings.HasPrefix(p, prefix+"/") {
-		return fmt.Errorf("%s is not under the base path %s/", p, prefix)
+		return fmt.Errorf("it is not under the base path %s/", prefix)
 	}
 	rest := p[len(prefix):]
 	if to.RawQuery != "" || to.ForceQuery {
 		rest += "?" + to.RawQuery
 	}
 	if err := checkPath(rest); err != nil {
-		return fmt.Errorf("path %q: %w", rest, err)
+		// Not the path itself: the upstream wrote it, and this reaches logs and stored errors.
+		return errors.New("its path is not one a job could ask for")
 	}
 	return nil
 }
@@ -214,7 +229,7 @@ type headerFilter struct {
 func newHeaderFilter(up *Upstream) headerFilter {
 	list := up.ResultHeaders
 	if list == nil {
-		list = DefaultResultHeaders
+		list = defaultResultHeaders[:]
 	}
 	f := headerFilter{never: map[string]bool{}}
 	for _, n := range list {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/weir-go/weir/pkg/clock"
 	"github.com/weir-go/weir/pkg/store"
@@ -253,7 +254,7 @@ func (w *Worker) run(ctx, work context.Context, l store.Lease) (next *store.Leas
 	default:
 		var perm *permanentError
 		if errors.As(err, &perm) || l.Attempt >= w.cfg.MaxAttempts {
-			reason := err.Error()
+			reason := errorText(err)
 			err = w.st.Bury(rctx, q, w.cfg.Policy, l.ID, l.Token, reason)
 			if err == nil {
 				w.stats.Buried.Add(1)
@@ -266,7 +267,7 @@ func (w *Worker) run(ctx, work context.Context, l store.Lease) (next *store.Leas
 		if errors.As(err, &ra) {
 			delay = max(delay, ra.After)
 		}
-		msg := err.Error()
+		msg := errorText(err)
 		err = w.st.Retry(rctx, q, l.ID, l.Token, w.cfg.Clock.Now().Add(delay), msg)
 		if err == nil {
 			w.stats.Retried.Add(1)
@@ -316,6 +317,24 @@ func (w *Worker) heartbeat(ctx context.Context, l store.Lease, lost *atomic.Bool
 			w.cfg.Logger.Warn("weir: heartbeat failed", "queue", w.cfg.Queue, "job", l.ID, "error", err)
 		}
 	}
+}
+
+// MaxErrorText bounds the text of a job's error kept in the store (its last error, a dead job's
+// reason) and logged: part of it may come from the upstream.
+const MaxErrorText = 1024
+
+// errorText is err's text, cut to MaxErrorText bytes on a rune boundary.
+func errorText(err error) string {
+	s := err.Error()
+	if len(s) <= MaxErrorText {
+		return s
+	}
+	const more = " …(cut)"
+	cut := MaxErrorText - len(more)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + more
 }
 
 // backoff is the delay before the attempt after attempt: exponential with full jitter.

@@ -192,7 +192,7 @@ func (s *Store) wrap(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
 	}
-	if ended(ctx) {
+	if store.CallerEnded(ctx) {
 		return callerDone(ctx)
 	}
 	if unavailable(err) {
@@ -201,28 +201,32 @@ func (s *Store) wrap(ctx context.Context, err error) error {
 	return fmt.Errorf("weir/store/redis: %w", err)
 }
 
-// ended reports whether ctx has ended or its deadline has passed. A read that timed out at the
-// deadline, or a call under another context with the same deadline (a combined call, the store's
-// timeout), may fail before ctx's own timer has fired: that failure is still the caller's
-// deadline. A failure before the caller's deadline (the store's Timeout, the client's
-// ReadTimeout) is the server's.
-func ended(ctx context.Context) bool {
-	if ctx.Err() != nil {
-		return true
-	}
-	dl, ok := ctx.Deadline()
-	return ok && !time.Now().Before(dl)
-}
+// callerDoneWait bounds how long callerDone waits for a passed deadline's timer to fire.
+const callerDoneWait = 100 * time.Millisecond
 
-// callerDone is the error of a caller whose context ended (or whose deadline passed: see ended)
-// before the store answered: a deadline that passed means the store did not answer in time, so
-// it also counts as unavailable; the caller tells its own deadline by its context's error.
+// callerDone is the error of a caller whose context ended (or whose deadline passed: see
+// store.CallerEnded) before the store answered: a deadline that passed means the store did not
+// answer in time, so it also counts as unavailable; the caller tells its own deadline by its
+// context's error.
 func callerDone(ctx context.Context) error {
-	<-ctx.Done() // a deadline that has passed: its timer fires at once
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return fmt.Errorf("%w: no answer before the deadline: %w", store.ErrUnavailable, context.Cause(ctx))
+	if ctx.Err() == nil {
+		// The deadline has passed, its timer not yet fired: it fires at once, unless the wall
+		// clock jumped past a deadline set by it, so wait a little, not for ever.
+		t := time.NewTimer(callerDoneWait)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
 	}
-	return fmt.Errorf("weir/store/redis: %w", context.Cause(ctx))
+	err, cause := ctx.Err(), context.Cause(ctx)
+	if err == nil {
+		err, cause = context.DeadlineExceeded, context.DeadlineExceeded
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: no answer before the deadline: %w", store.ErrUnavailable, cause)
+	}
+	return fmt.Errorf("weir/store/redis: %w", cause)
 }
 
 func unavailable(err error) bool {
