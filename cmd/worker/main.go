@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 )
 
@@ -40,9 +42,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, stdin io.
 	case "demoapi":
 		return runDemoAPI(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
-		if len(args) > 1 && args[1] == "demo" {
-			newDemoFlags(stdout, &demoOptions{}).Usage()
-			return 0
+		if len(args) > 1 {
+			return help(ctx, args[1], stdout, stderr)
 		}
 		usage(stdout)
 		return 0
@@ -50,6 +51,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, stdin io.
 	fmt.Fprintf(stderr, "worker: unknown command %q\n\n", args[0])
 	usage(stderr)
 	return 2
+}
+
+// commands are the commands that "worker help NAME" explains.
+var commands = []string{"run", "enqueue", "stats", "dead", "demo", "demoapi"}
+
+// help prints a command's usage and flags to stdout, as "worker NAME -h" prints them.
+func help(ctx context.Context, name string, stdout, stderr io.Writer) int {
+	if !slices.Contains(commands, name) {
+		fmt.Fprintf(stderr, "worker help: unknown command %q\n\n", name)
+		usage(stderr)
+		return 2
+	}
+	run(ctx, []string{name, "-h"}, stdout, stdout, strings.NewReader(""))
+	return 0
 }
 
 func usage(w io.Writer) {
@@ -62,7 +77,7 @@ Commands:
   dead     list or requeue dead jobs
   demo     send prioritised requests through one Weir client to a local rate-limited API
   demoapi  serve the demo's rate-limited API alone (for docker-compose.yml)
-  help     show this help, or "help demo" for the demo's flags
+  help     show this help, or "help COMMAND" for a command's flags
 
 Each command prints its flags with -h.
 `)
