@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -14,7 +15,10 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/weir-go/weir/pkg/breaker"
+	"github.com/weir-go/weir/pkg/client"
 	"github.com/weir-go/weir/pkg/queue"
+	"github.com/weir-go/weir/pkg/store"
 )
 
 const (
@@ -26,8 +30,12 @@ var fuzzMethods = []string{
 	http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions,
 }
 
-// FuzzValidate sends every job Validate accepts through net/http the way the worker does, and reads
-// the wire back: the upstream's host, a clean path under the base path, the job's headers and no
+// fuzzProfile is what the worker's profile adds to every job, over the job's own headers.
+var fuzzProfile = http.Header{"X-Api-Key": {"profile-key"}}
+
+// FuzzValidate runs every job Validate accepts through the worker's own HTTPHandler, whose client
+// hands the request to a wireRecorder instead of the network, and reads the wire back: the
+// upstream's host, a clean path under the base path, the job's headers under the profile's and no
 // others that steer the request.
 func FuzzValidate(f *testing.F) {
 	for i, c := range pathCases {
@@ -36,25 +44,23 @@ func FuzzValidate(f *testing.F) {
 	for i, c := range headerCases {
 		f.Add("/v1/items", c.name, c.value, uint8(i))
 	}
+	f.Add("/v1/items", "x-api-key", "the job's", uint8(0))
+	up := fuzzUpstream(f)
+	handle := queue.HTTPHandler(up)
 	f.Fuzz(func(t *testing.T, p, name, value string, m uint8) {
 		job := queue.Request{
-			Upstream: "api", Method: fuzzMethods[int(m)%len(fuzzMethods)], Path: p,
+			Upstream: up.Name, Method: fuzzMethods[int(m)%len(fuzzMethods)], Path: p,
 			Header: http.Header{name: {value}},
 		}
-		if (queue.Rules{}).Validate(job) != nil {
+		if up.Rules.Validate(job) != nil {
 			return
 		}
-		checkRefusedByTransport(t, job)
+		job, req, raw := workerSend(t, handle, job)
+		checkRefusedByTransport(t, job, req)
 
-		req := asWorker(t, job)
 		if req.URL.Scheme != "http" || req.URL.Host != fuzzHost || req.URL.User != nil || req.Host != fuzzHost {
 			t.Fatalf("%+v: sent to %v, host %q", job, req.URL, req.Host)
 		}
-		var wire bytes.Buffer
-		if err := req.Write(&wire); err != nil {
-			t.Fatalf("%+v: writing the request: %v", job, err)
-		}
-		raw := wire.String()
 		line, _, _ := strings.Cut(raw, "\r\n")
 		parts := strings.Split(line, " ")
 		if len(parts) != 3 || parts[0] != job.Method || parts[2] != "HTTP/1.1" {
@@ -63,7 +69,7 @@ func FuzzValidate(f *testing.F) {
 		target := parts[1]
 		checkTarget(t, p, target)
 
-		got, err := http.ReadRequest(bufio.NewReader(&wire))
+		got, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
 		if err != nil {
 			t.Fatalf("%+v: reading back %q: %v", job, raw, err)
 		}
@@ -77,24 +83,84 @@ func FuzzValidate(f *testing.F) {
 	})
 }
 
-// asWorker builds the job's request as HTTPHandler does.
-func asWorker(tb testing.TB, job queue.Request) *http.Request {
+// fuzzUpstream is a worker's profile of the upstream at fuzzBase whose client sends through a
+// wireRecorder: no retries, no breaker. The client is closed when tb ends.
+func fuzzUpstream(tb testing.TB) *queue.Upstream {
 	tb.Helper()
 	base, err := url.Parse(fuzzBase)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	req, err := http.NewRequestWithContext(context.Background(), job.Method, queue.JoinURL(base, job.Path).String(), bytes.NewReader(job.Body))
+	c, err := client.New(client.Config{
+		Name:      "fuzz",
+		Transport: wireRecorder{},
+		Retry:     client.RetryConfig{MaxRetries: client.NoRetries},
+		Breaker:   breaker.Config{Disabled: true},
+	})
 	if err != nil {
-		tb.Fatalf("%+v: building the request: %v", job, err)
+		tb.Fatal(err)
 	}
-	for k, vs := range job.Header {
-		req.Header[http.CanonicalHeaderKey(k)] = vs
+	tb.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			tb.Error(err)
+		}
+	})
+	return &queue.Upstream{Name: "api", BaseURL: base, Client: c, Header: fuzzProfile}
+}
+
+// workerSend runs job through the worker's handler as a stored job (its JSON) under lease "1",
+// and returns the job as the worker decoded it, the one request its client sent and that
+// request's wire form.
+func workerSend(tb testing.TB, handle queue.Handler, job queue.Request) (queue.Request, *http.Request, string) {
+	tb.Helper()
+	payload, err := json.Marshal(job)
+	if err != nil {
+		tb.Fatal(err)
 	}
-	if req.Header.Get("Idempotency-Key") == "" {
-		req.Header.Set("Idempotency-Key", "weir-1")
+	// JSON keeps the path and method as they are, and may change a header value: invalid UTF-8
+	// becomes U+FFFD. The worker sends what the store holds.
+	stored, err := queue.DecodeRequest(payload)
+	if err != nil || stored.Path != job.Path || stored.Method != job.Method {
+		tb.Fatalf("%+v: stored as %s, read back as %+v (%v)", job, payload, stored, err)
 	}
-	return req
+	var sent []wireRecord
+	ctx := context.WithValue(context.Background(), wireKey{}, &sent)
+	if _, err := handle(ctx, store.Lease{Job: store.Job{ID: "1", Payload: payload}}); !errors.Is(err, errRecorded) {
+		tb.Fatalf("%+v: the worker did not send it: %v", job, err)
+	}
+	if len(sent) != 1 {
+		tb.Fatalf("%+v: the worker sent %d requests, want 1", job, len(sent))
+	}
+	if sent[0].err != nil {
+		tb.Fatalf("%+v: writing the request: %v", job, sent[0].err)
+	}
+	return stored, sent[0].req, sent[0].wire
+}
+
+// errRecorded is every wireRecorder's answer: it sends nothing.
+var errRecorded = errors.New("recorded, not sent")
+
+type wireKey struct{}
+
+// wireRecord is a request a wireRecorder was given, and its HTTP/1.1 wire form.
+type wireRecord struct {
+	req  *http.Request
+	wire string
+	err  error
+}
+
+// wireRecorder is a RoundTripper that writes each request as net/http would send it, appends it to
+// the *[]wireRecord its context carries under wireKey{}, and fails: nothing is dialled, and no
+// redirect follows.
+type wireRecorder struct{}
+
+func (wireRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	var wire bytes.Buffer
+	err := req.Write(&wire) // closes the body, as a RoundTripper must
+	if sent, ok := req.Context().Value(wireKey{}).(*[]wireRecord); ok {
+		*sent = append(*sent, wireRecord{req: req, wire: wire.String(), err: err})
+	}
+	return nil, errRecorded
 }
 
 var errNoDial = errors.New("no dial")
@@ -104,9 +170,13 @@ var noDial = &http.Transport{
 	DialContext: func(context.Context, string, string) (net.Conn, error) { return nil, errNoDial },
 }
 
-func checkRefusedByTransport(tb testing.TB, job queue.Request) {
+// checkRefusedByTransport asserts that net/http's own transport would send req, which the
+// wireRecorder's req.Write does not check as strictly.
+func checkRefusedByTransport(tb testing.TB, job queue.Request, req *http.Request) {
 	tb.Helper()
-	resp, err := noDial.RoundTrip(asWorker(tb, job))
+	r := req.Clone(context.Background()) // req's context ended with its call
+	r.Body, r.GetBody, r.ContentLength = http.NoBody, nil, 0
+	resp, err := noDial.RoundTrip(r)
 	if resp != nil {
 		resp.Body.Close()
 	}
@@ -120,6 +190,17 @@ const targetBytes = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456
 
 // lookalikes normalise to '.', '/', '\', '%' or ';' (NFKC), or are drawn as a slash.
 const lookalikes = "\u037e\u2024\u2025\u2026\u2044\u2215\u2216\u29f5\u29f8\u29f9\ufe14\ufe19\ufe30\ufe52\ufe54\ufe68\ufe6a\uff05\uff0e\uff0f\uff1b\uff3c"
+
+// dotsAndSpaces are '.', ' ' and the characters NFKC makes a space: what IIS and Windows trim
+// from the end of a segment, once normalised.
+const dotsAndSpaces = ". \u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"
+
+// trimsAway reports whether a decoded segment is a dot segment, or turns into one or into nothing
+// once a server cuts its ";params" and trims its dots and spaces.
+func trimsAway(seg string) bool {
+	name, _, _ := strings.Cut(seg, ";")
+	return seg != "" && strings.Trim(name, dotsAndSpaces) == ""
+}
 
 // checkTarget asserts the request-target is the job's path under the base path, in a form that
 // one or two decodings cannot turn into another path.
@@ -157,16 +238,18 @@ func checkTarget(tb testing.TB, p, target string) {
 			tb.Fatalf("path %q: %q decodes to %q", p, target, d)
 		}
 		for seg := range strings.SplitSeq(d, "/") {
-			if name, _, _ := strings.Cut(seg, ";"); name == "." || name == ".." {
-				tb.Fatalf("path %q: %q decodes to %q, with a dot segment", p, target, d)
+			if trimsAway(seg) {
+				tb.Fatalf("path %q: %q decodes to %q, whose segment %q trims to a dot segment or nothing", p, target, d, seg)
 			}
 		}
 	}
 	if clean := path.Clean(once); once != clean && once != clean+"/" {
 		tb.Fatalf("path %q: %q decodes to %q, not clean", p, target, once)
 	}
-	if strings.Count(once, "/") != strings.Count(twice, "/") || strings.Count(once, ".") != strings.Count(twice, ".") {
-		tb.Fatalf("path %q: %q decodes twice to new slashes or dots: %q", p, target, twice)
+	for _, c := range []string{"/", ".", "?", "#", ";"} {
+		if strings.Count(once, c) != strings.Count(twice, c) {
+			tb.Fatalf("path %q: %q decodes twice to a new %q: %q", p, target, c, twice)
+		}
 	}
 }
 
@@ -186,8 +269,8 @@ func unescapeSome(s string) string {
 	return b.String()
 }
 
-// checkHeaders asserts the wire carries the job's header as sent, and beside it only what net/http
-// and the worker add.
+// checkHeaders asserts the wire carries the profile's header, the job's where the profile sets
+// none, and beside them only what net/http and the worker add.
 func checkHeaders(tb testing.TB, job queue.Request, got http.Header, raw string) {
 	tb.Helper()
 	lines := strings.Count(raw, "\r\n") - 2 // the request line and the blank line
@@ -201,7 +284,7 @@ func checkHeaders(tb testing.TB, job queue.Request, got http.Header, raw string)
 		switch {
 		case steers(k):
 			tb.Fatalf("%+v: the wire carries %s: %q", job, k, vs)
-		case mine[k], k == "User-Agent", k == "Idempotency-Key":
+		case mine[k], fuzzProfile[k] != nil, k == "User-Agent", k == "Idempotency-Key":
 		case k == "Content-Length" && slices.Equal(vs, []string{"0"}):
 		default:
 			tb.Fatalf("%+v: the wire carries %s: %q in %q", job, k, vs, raw)
@@ -210,8 +293,16 @@ func checkHeaders(tb testing.TB, job queue.Request, got http.Header, raw string)
 	if values != lines {
 		tb.Fatalf("%+v: %d header lines on the wire, %d values read back from %q", job, lines, values, raw)
 	}
+	for k, vs := range fuzzProfile {
+		if g := got[k]; !slices.Equal(g, vs) {
+			tb.Fatalf("%+v: the profile's header %s read back as %q, want %q", job, k, g, vs)
+		}
+	}
 	for k, vs := range job.Header {
 		k = http.CanonicalHeaderKey(k)
+		if fuzzProfile[k] != nil {
+			continue // the profile's wins
+		}
 		want := make([]string, len(vs))
 		for i, v := range vs {
 			want[i] = strings.Trim(v, " \t")

@@ -10,9 +10,10 @@ import (
 
 // checkPath accepts only a path (and query) relative to the upstream's base URL, written exactly as
 // it goes on the wire. A server, or a proxy before it, may decode the path once or twice, strip
-// ";params" from segments (Tomcat's "..;") or normalise Unicode after its own checks: so neither
-// the path nor either decoding may hold a dot segment, a backslash, a control, invalid UTF-8 or a
-// character that normalises to path syntax.
+// ";params" from segments (Tomcat's "..;"), trim a segment's trailing dots and spaces (IIS and
+// Windows: "..%20" and "..." become "..") or normalise Unicode after its own checks: so neither the
+// path nor either decoding may hold a segment that such trimming leaves empty or a dot segment, a
+// backslash, a control, invalid UTF-8 or a character that normalises to path syntax.
 func checkPath(p string) error {
 	switch {
 	case p == "":
@@ -54,10 +55,11 @@ func checkPath(p string) error {
 		return fmt.Errorf("decoded once, %q is not in clean form", once)
 	}
 	// %252e is "." to a server that decodes twice; refuse every escape the first decoding leaves
-	// that a second would turn into path syntax or a new escape.
+	// that a second would turn into path syntax or a new escape. A second decoding that makes a
+	// '?' or '#' ends the path early there; a ';' starts parameters that a server may cut.
 	for i := 0; i+2 < len(once); i++ {
 		if once[i] == '%' && isHex(once[i+1]) && isHex(once[i+2]) {
-			if c := unhex(once[i+1])<<4 | unhex(once[i+2]); strings.IndexByte("./\\%", c) >= 0 {
+			if c := unhex(once[i+1])<<4 | unhex(once[i+2]); strings.IndexByte("./\\%?#;", c) >= 0 {
 				return fmt.Errorf("%q is double-encoded", string(rune(c)))
 			}
 		}
@@ -83,9 +85,13 @@ func checkDecoded(d string) error {
 			return fmt.Errorf("%U normalises to path syntax", r)
 		}
 	}
+	// IIS and Windows trim a segment's trailing dots and spaces: "..%20" becomes "..", and any
+	// segment made only of dots and spaces becomes a dot segment or nothing, as does ";x" once
+	// its parameters are cut. A name that loses a trailing dot or space ("file.") to the same
+	// trimming stays a name at the same level, so it is left alone.
 	for seg := range strings.SplitSeq(d, "/") {
-		if name, _, _ := strings.Cut(seg, ";"); name == "." || name == ".." {
-			return fmt.Errorf("%q is a dot segment", seg)
+		if name, _, _ := strings.Cut(seg, ";"); seg != "" && strings.TrimFunc(name, dotOrSpace) == "" {
+			return fmt.Errorf("%q is a dot segment, or made only of dots and spaces", seg)
 		}
 	}
 	return nil
@@ -108,6 +114,17 @@ func lookalike(r rune) bool {
 		return true
 	}
 	return r >= '\u2488' && r <= '\u249b' // "1." to "20."
+}
+
+// dotOrSpace reports whether r is '.' or ' ', or a space that NFKC (Unicode 14) turns into ' ':
+// no-break, en quad to hair, narrow no-break, medium mathematical and ideographic spaces. The
+// look-alikes of '.' are refused wherever they are.
+func dotOrSpace(r rune) bool {
+	switch r {
+	case '.', ' ', '\u00a0', '\u202f', '\u205f', '\u3000':
+		return true
+	}
+	return r >= '\u2000' && r <= '\u200a'
 }
 
 // targetByte marks the bytes a request-target may hold unescaped besides '%' and '?': RFC 3986's

@@ -68,7 +68,7 @@ func (r Rules) secret(name string) bool {
 
 // Validate checks a request before it is enqueued. It refuses an unknown method; a path not
 // written as sent (RFC 3986 bytes, valid escapes), or that names another host, or that decoded
-// once or twice holds a dot or empty segment, a backslash, a control, invalid UTF-8 or a Unicode
+// once or twice holds a dot or empty segment (or one of dots and spaces only), a backslash, a control, invalid UTF-8 or a Unicode
 // look-alike of path syntax; a header net/http would refuse to send, or one that sets the host,
 // the framing, hop-by-hop behaviour or a path or method override; and credential headers unless
 // the rules allow them. The error wraps ErrRejected.
