@@ -20,8 +20,8 @@ const (
 	DefaultAdaptMaxPause = time.Minute
 )
 
-// AdaptConfig is how the client listens to what servers say about their limits (see
-// ../../shared/HEADERS.md for the families it reads). What it learns is kept in the store, beside
+// AdaptConfig is how the client listens to what servers say about their limits (package
+// headers lists the families it reads). What it learns is kept in the store, beside
 // the key's buckets, so the whole fleet obeys it:
 //
 //   - a quota exhausted (remaining 0) with a reset time pauses the key until the reset, for

@@ -1,5 +1,5 @@
 // Package store defines the contract behind which Weir keeps its shared state: token buckets,
-// breaker state and (later) the queue.
+// what the fleet learned of servers' limits, breaker state and the durable queue.
 //
 // A Store is what makes a fleet of processes behave as one client: every instance that talks to the
 // same Store shares the same limits and the same breakers. The in-memory store
