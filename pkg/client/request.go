@@ -27,14 +27,13 @@ func (c *Client) checkRequest(req *http.Request, viaRoundTrip bool) error {
 	if req.Method != "" && !httpwire.ValidFieldName(req.Method) {
 		return bad("method %q is not a token", req.Method)
 	}
-	if c.cfg.Transport == nil || !viaRoundTrip {
-		// The client's own transport, or its http.Client, speaks only these.
-		if s := strings.ToLower(req.URL.Scheme); s != "http" && s != "https" && c.cfg.Transport == nil {
-			return bad("unsupported scheme %q", req.URL.Scheme)
-		}
-		if req.URL.Host == "" {
-			return bad("no host in the URL")
-		}
+	// The client's own transport speaks only these; a caller's may know others.
+	if s := strings.ToLower(req.URL.Scheme); c.cfg.Transport == nil && s != "http" && s != "https" {
+		return bad("unsupported scheme %q", req.URL.Scheme)
+	}
+	// Do's http.Client needs a host whatever the transport; RoundTrip leaves a caller's to judge.
+	if req.URL.Host == "" && (c.cfg.Transport == nil || !viaRoundTrip) {
+		return bad("no host in the URL")
 	}
 	for name := range req.Trailer {
 		if !httpwire.ValidFieldName(name) {

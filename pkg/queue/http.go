@@ -243,9 +243,6 @@ func newHeaderFilter(up *Upstream) headerFilter {
 		"Proxy-Authenticate", "Www-Authenticate"} {
 		f.never[n] = true
 	}
-	for _, n := range builtinSecrets {
-		f.never[http.CanonicalHeaderKey(n)] = true
-	}
 	for _, n := range up.Rules.SecretHeaders {
 		f.never[http.CanonicalHeaderKey(n)] = true
 	}

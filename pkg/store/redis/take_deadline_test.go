@@ -46,6 +46,15 @@ const (
 	callerDeadline = 40 * time.Millisecond
 )
 
+// oneDeadline is n callers' deadlines, all at d.
+func oneDeadline(n int, d time.Time) []time.Time {
+	at := make([]time.Time, n)
+	for i := range at {
+		at[i] = d
+	}
+	return at
+}
+
 // deadlineRound starts callers at once, the i-th with a context of its own whose deadline is at
 // (zero: none) and whose cause is causes[i], runs call for each, and returns each one's error.
 func deadlineRound(t *testing.T, at []time.Time, call func(ctx context.Context, i int) error) (errs, causes []error) {
@@ -91,11 +100,7 @@ func TestTakeBatchDeadlineIsTheCallers(t *testing.T) {
 	limits := []store.Limit{store.PerSecond(1_000_000)}
 	const callers = 24
 	for round := range 12 {
-		at := make([]time.Time, callers)
-		d := time.Now().Add(callerDeadline)
-		for i := range at {
-			at[i] = d
-		}
+		at := oneDeadline(callers, time.Now().Add(callerDeadline))
 		errs, causes := deadlineRound(t, at, func(ctx context.Context, _ int) error {
 			_, err := s.Take(ctx, "shared-deadline", limits, 1)
 			return err
@@ -145,11 +150,7 @@ func TestQueueBatchDeadlineIsTheCallers(t *testing.T) {
 	s := storeOn(t, rdb, nil)
 	const callers = 24
 	for round := range 12 {
-		at := make([]time.Time, callers)
-		d := time.Now().Add(callerDeadline)
-		for i := range at {
-			at[i] = d
-		}
+		at := oneDeadline(callers, time.Now().Add(callerDeadline))
 		errs, causes := deadlineRound(t, at, func(ctx context.Context, i int) error {
 			if i%2 == 0 {
 				_, _, err := s.Enqueue(ctx, "shared-deadline", store.QueuePolicy{}, store.NewJob{Payload: []byte("x")})
