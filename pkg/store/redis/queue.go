@@ -43,9 +43,13 @@ func (s *Store) Enqueue(ctx context.Context, name string, p store.QueuePolicy, n
 	return s.enqueueReply(ctx, name, c, v, err)
 }
 
-// enqueueCall fills c with queue_enqueue.lua's keys for one job and the job's arguments: its
-// six, then with an idempotency key the key's two (see the script's header).
-func (s *Store) enqueueCall(c *queueCall, name string, p store.QueuePolicy, nj store.NewJob) {
+// enqueueStep is the step that asks queue_enqueue.lua to add a job to queue name, alone or with
+// other jobs: its reply is the job's outcome, an error reply about the job its error. A job with
+// an idempotency key, or a payload too large for its meta entry, goes in a call of its own.
+func (s *Store) enqueueStep(name string, p store.QueuePolicy, nj store.NewJob) *queueCall {
+	c := &queueCall{kind: callEnqueue, alone: nj.IdempotencyKey != "" || len(nj.Payload) > inlinePayload}
+	// queue_enqueue.lua's keys for one job and the job's arguments: its six, then with an
+	// idempotency key the key's two (see the script's header).
 	id, where := nj.ID, "i"
 	if len(nj.Payload) > inlinePayload {
 		where = "x"
@@ -61,6 +65,7 @@ func (s *Store) enqueueCall(c *queueCall, name string, p store.QueuePolicy, nj s
 		c.args = c.argv[:8]
 		c.keys = with(c.keys, s.idemKey(name, nj.IdempotencyKey))
 	}
+	return c
 }
 
 // enqueueReply reads queue_enqueue.lua's answer about the job of step c: its outcome, or the

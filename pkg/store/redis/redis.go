@@ -47,15 +47,15 @@ type Store struct {
 	timeout time.Duration
 	now     func() int64 // nil: Redis TIME
 
-	mu        sync.Mutex
-	combiners map[string]*combiner // Take's lines, by key (take.go)
-	spares    []*combiner          // retired lines, kept for the next keys
-	args      argCache
+	takes *lines[string, *takeReq] // Take's lines, by key (take.go)
+	args  argCache
 
 	queueOnce  sync.Once
-	queueState *queueState // the queues' lines, key lists and job ids (queue_combine.go)
-	wg         sync.WaitGroup
-	closed     atomic.Bool
+	queueState *queueState // the queues' lines, key lists and job ids (queue_line.go)
+
+	mu     sync.Mutex // held to start a goroutine that Close must wait for (WaitReady)
+	wg     sync.WaitGroup
+	closed atomic.Bool
 }
 
 var _ store.Store = (*Store)(nil)
@@ -80,7 +80,8 @@ func New(rdb goredis.UniversalClient, opts Options) (*Store, error) {
 	if strings.ContainsAny(opts.Prefix, "{}") {
 		return nil, fmt.Errorf("%w: weir/store/redis: Options.Prefix must not contain braces (they make hash tags), got %q", store.ErrInvalid, opts.Prefix)
 	}
-	s := &Store{rdb: rdb, prefix: opts.Prefix, timeout: opts.Timeout, combiners: make(map[string]*combiner)}
+	s := &Store{rdb: rdb, prefix: opts.Prefix, timeout: opts.Timeout}
+	s.takes = newLines(s, maxBatch, s.decide)
 	if opts.Clock != nil {
 		s.now = clock.Micros(opts.Clock)
 	}
@@ -129,18 +130,16 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 
 // Close stops the store; it closes the client only when Open made it.
 func (s *Store) Close() error {
-	s.mu.Lock() // Take starts a goroutine only under mu, having seen the store open
+	s.mu.Lock() // WaitReady starts a goroutine only under mu, having seen the store open
 	closed := s.closed.Swap(true)
 	s.mu.Unlock()
 	if closed {
 		return nil
 	}
-	// The queue's lines start goroutines under their own mutex, having seen the store open: once
-	// that mutex has been held after the swap, every goroutine they started is counted in wg.
-	ql := &queueStateOf(s).queueLines
-	ql.mu.Lock()
-	//lint:ignore SA2001 an empty critical section is the barrier
-	ql.mu.Unlock()
+	// The lines start goroutines under their own mutex, having seen the store open: once each
+	// mutex has been held after the swap, every goroutine they started is counted in wg.
+	s.takes.barrier()
+	queueStateOf(s).lines.barrier()
 	s.wg.Wait()
 	if s.owns {
 		return s.rdb.Close()

@@ -3,7 +3,6 @@ package redis
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -12,58 +11,35 @@ import (
 	"github.com/weir-go/weir/pkg/store"
 )
 
-// The takes of one key are combined. A caller that finds fewer than takeInFlight script calls
-// of its key on their way to Redis sends its own at once, on its own goroutine and under its own
-// context, exactly as if nothing were combined. Callers that arrive while the line is full wait
-// in it, and the next call of the key that returns takes the whole line (up to maxBatch) into one
-// script call: one round trip serves every caller waiting, each take decided on its own, in
-// arrival order, as successive calls would decide them.
-//
-// Two calls of one key may be on their way at once, so that Redis runs one while the store
-// answers the other's callers and sends the next. They go on different connections and Redis may
-// run them in either order; every take in both was waiting at the same moment, so either order is
-// one that those callers' calls could have had. A take that returned before another began was
-// decided first, and each call is atomic, all limits of a take charged or none: the buckets stay
-// exact.
+// The takes of one key wait in one line (line.go): up to takeInFlight script calls of the key
+// on their way at once, and the takes that arrive meanwhile decided together, in arrival order,
+// in the next script call, each as successive calls would decide it. docs/combining.md tells why
+// the buckets stay exact.
 
 const (
 	// takeInFlight bounds the script calls of one key on their way from one store at once.
 	takeInFlight = 2
 	// maxBatch bounds the takes decided by one script call.
 	maxBatch = 256
-	// maxSpares bounds the retired lines a store keeps for reuse.
-	maxSpares = 64
 )
 
-// takeReq is one caller's Take waiting in line. Requests are reused (takeReqs): done is buffered
-// so that answering never waits for the caller, and a request goes back to the pool only once
-// its caller has received from done (never when the caller gave up, since an answer may still
-// come).
+// takeReq is one caller's Take waiting in line. Requests are reused (takeReqs): one goes back to
+// the pool only once its caller has received its answer (never when the caller gave up, since an
+// answer may still come).
 type takeReq struct {
-	ctx    context.Context
+	turn
 	limits []store.Limit
 	n      int64
 	d      store.Decision
-	err    error
-	done   chan struct{}
 }
 
-var takeReqs = sync.Pool{New: func() any { return &takeReq{done: make(chan struct{}, 1)} }}
-
-// combiner is one key's line: busy counts the script calls of the key on their way, pending the
-// takes waiting for one of them to return.
-type combiner struct {
-	busy    int
-	pending []*takeReq
-}
+var takeReqs = sync.Pool{New: func() any { return &takeReq{turn: turn{done: make(chan struct{}, 1)}} }}
 
 // Take implements store.Limiter.
 func (s *Store) Take(ctx context.Context, key string, limits []store.Limit, n int64) (store.Decision, error) {
 	if err := s.check(ctx, key); err != nil {
 		return store.Decision{}, err
 	}
-	// As in the memory store: missing limits or a negative cost leave nothing to decide; a limit
-	// that is invalid or too small for the cost is a refusal that no wait can change.
 	if len(limits) == 0 {
 		return store.Decision{}, fmt.Errorf("%w: key %q: no limits given", store.ErrInvalid, key)
 	}
@@ -73,104 +49,34 @@ func (s *Store) Take(ctx context.Context, key string, limits []store.Limit, n in
 	if err := store.ValidateCost(key, limits, n); err != nil {
 		return store.Decision{RetryAfter: store.Never}, err
 	}
-	s.mu.Lock()
-	if s.closed.Load() {
-		s.mu.Unlock()
-		return store.Decision{}, store.ErrClosed
-	}
-	cb := s.combiners[key]
-	if cb == nil {
-		if k := len(s.spares); k > 0 {
-			cb = s.spares[k-1]
-			s.spares = s.spares[:k-1]
-		} else {
-			cb = &combiner{}
-		}
-		s.combiners[key] = cb
-	}
-	if cb.busy < takeInFlight {
-		// Few enough calls of this key are on their way: ask on our own goroutine, under our own
-		// context. If callers queued meanwhile, takeHandOn starts a goroutine that serves them.
-		cb.busy++
-		s.mu.Unlock()
-		d, err := s.takeAlone(ctx, key, limits, n)
-		s.mu.Lock()
-		s.takeHandOn(key, cb, nil)
-		s.mu.Unlock()
-		return d, err
-	}
 	req := takeReqs.Get().(*takeReq)
 	req.ctx, req.limits, req.n = ctx, limits, n
-	cb.pending = append(cb.pending, req)
-	s.mu.Unlock()
-
-	if !awaitTurn(ctx, req.done, &s.mu, &cb.pending, req) {
-		return store.Decision{}, callerDone(ctx) // req is left to the collector, answered or not
+	ln, alone, err := s.takes.enter(key, takeInFlight, req)
+	if err != nil || alone {
+		release(req)
+		if err != nil {
+			return store.Decision{}, err
+		}
+		d, err := s.takeAlone(ctx, key, limits, n)
+		s.takes.leave(key, ln)
+		return d, err
+	}
+	if err := s.takes.awaitTurn(ctx, ln, req); err != nil {
+		return store.Decision{}, err // req is left to the collector, answered or not
 	}
 	d, err := req.d, req.err
-	*req = takeReq{done: req.done}
-	takeReqs.Put(req)
+	release(req)
 	return d, err
 }
 
-// takeHandOn is called, under s.mu, when a call of key has returned. If callers wait, it takes the
-// next batch into buf (reused, or a new slice when buf is nil) and returns it: the caller, still
-// counted in cb.busy, is to send it. Otherwise it frees the call's place, retires the line once
-// nothing of it is on its way, and returns nil. A caller that must return (the uncontended
-// caller) passes nil, and takeHandOn starts a goroutine for the batch instead.
-func (s *Store) takeHandOn(key string, cb *combiner, buf []*takeReq) []*takeReq {
-	if len(cb.pending) > 0 && s.closed.Load() {
-		// Close is waiting for the store's goroutines: start no more; these callers learn that
-		// the store closed.
-		for _, r := range cb.pending {
-			r.err = store.ErrClosed
-			r.done <- struct{}{}
-		}
-		clear(cb.pending)
-		cb.pending = cb.pending[:0]
-	}
-	if len(cb.pending) == 0 {
-		cb.busy--
-		if cb.busy == 0 {
-			delete(s.combiners, key)
-			if len(s.spares) < maxSpares && cap(cb.pending) <= maxBatch {
-				s.spares = append(s.spares, cb) // a line for the next key, without an allocation
-			}
-		}
-		return nil
-	}
-	k := min(len(cb.pending), maxBatch)
-	batch := append(buf[:0], cb.pending[:k]...)
-	m := copy(cb.pending, cb.pending[k:])
-	clear(cb.pending[m:])
-	cb.pending = cb.pending[:m]
-	if buf == nil {
-		s.wg.Add(1)
-		go s.serve(key, cb, batch)
-		return nil
-	}
-	return batch
+// release puts an answered (or never queued) request back in the pool.
+func release(req *takeReq) {
+	*req = takeReq{turn: turn{done: req.done}}
+	takeReqs.Put(req)
 }
 
-// serve decides batches for key until no caller waits, then leaves the line.
-func (s *Store) serve(key string, cb *combiner, batch []*takeReq) {
-	defer s.wg.Done()
-	for batch != nil {
-		s.decide(key, batch)
-		clear(batch) // answered: the requests may be reused by now
-		// The callers just answered are ready to run, most of them queued behind this goroutine.
-		// Let them run before the next batch is taken: those that come straight back for another
-		// decision (a loop, a worker pool) join the next call instead of waiting a whole round
-		// trip for the one after it. Without them the next batch is half as large.
-		runtime.Gosched()
-		s.mu.Lock()
-		batch = s.takeHandOn(key, cb, batch)
-		s.mu.Unlock()
-	}
-}
-
-// decide answers a batch: the takes that share the first one's limits go in one script call,
-// any others (a key whose limits differ between callers) in calls of their own.
+// decide answers a batch of takes of key: the takes that share the first one's limits in one
+// script call, any others (a key whose limits differ between callers) in calls of their own.
 func (s *Store) decide(key string, batch []*takeReq) {
 	for len(batch) > 0 {
 		i := slices.IndexFunc(batch, func(r *takeReq) bool { return !sameLimits(r.limits, batch[0].limits) })
@@ -209,7 +115,7 @@ func sameLimits(a, b []store.Limit) bool {
 // with the call's gets its own deadline, never the store's failure; only a caller whose deadline
 // is still ahead (or who has none) learns that the store did not answer within its timeout.
 func (s *Store) call(key string, batch []*takeReq) {
-	ctx, cancel := batchContext(s, batch, func(r *takeReq) context.Context { return r.ctx })
+	ctx, cancel := batchContext(s, batch)
 	defer cancel()
 	out, err := s.takeScript(ctx, key, batch[0].limits, false, len(batch), func(i int) int64 { return batch[i].n })
 	var short error
@@ -225,7 +131,7 @@ func (s *Store) call(key string, batch []*takeReq) {
 		default:
 			r.d = decision(out, i)
 		}
-		r.done <- struct{}{} // the last touch: r may be reused from here on
+		r.answered()
 	}
 }
 
@@ -279,30 +185,6 @@ func decision(out []int64, i int) store.Decision {
 	}
 }
 
-// batchContext is the context of one call made for a batch of callers (Take's combiner, the
-// queue's lines): bounded by the store's timeout and by the latest deadline among the callers, so
-// that no caller's deadline cuts short the call of another, it carries the first caller's values
-// but none of their cancellations (each caller still returns at its own deadline). A call that
-// fails is judged against each caller's own context (wrap).
-func batchContext[T any](s *Store, batch []T, ctxOf func(T) context.Context) (context.Context, context.CancelFunc) {
-	deadline := time.Now().Add(s.timeout)
-	latest := time.Time{}
-	for _, c := range batch {
-		dl, ok := ctxOf(c).Deadline()
-		if !ok {
-			latest = deadline
-			break
-		}
-		if dl.After(latest) {
-			latest = dl
-		}
-	}
-	if latest.Before(deadline) {
-		deadline = latest
-	}
-	return context.WithDeadline(context.WithoutCancel(ctxOf(batch[0])), deadline)
-}
-
 // Block implements store.Limiter.
 func (s *Store) Block(ctx context.Context, key string, until time.Time) error {
 	if err := s.check(ctx, key); err != nil {
@@ -312,29 +194,4 @@ func (s *Store) Block(ctx context.Context, key string, until time.Time) error {
 	octx, cancel := s.opContext(ctx)
 	defer cancel()
 	return s.wrap(ctx, lua.Block.Run(octx, s.rdb, []string{s.limiterKey(key)}, s.nowArg(), u).Err())
-}
-
-// awaitTurn waits until done is closed or sent on (the call was answered) or ctx ends. Then it
-// takes item out of *pending, under mu, if it still waits there, and reports false: a call already
-// on its way to Redis is lost to the caller. Take's combiner and the queue's lines both wait this
-// way.
-func awaitTurn[T comparable](ctx context.Context, done <-chan struct{}, mu sync.Locker, pending *[]T, item T) bool {
-	select {
-	case <-done:
-		return true
-	case <-ctx.Done():
-		mu.Lock()
-		withdraw(pending, item)
-		mu.Unlock()
-		return false
-	}
-}
-
-// withdraw takes items out of *pending, those that still wait there.
-func withdraw[T comparable](pending *[]T, items ...T) {
-	for _, item := range items {
-		if i := slices.Index(*pending, item); i >= 0 {
-			*pending = slices.Delete(*pending, i, i+1)
-		}
-	}
 }
