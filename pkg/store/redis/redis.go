@@ -47,8 +47,9 @@ type Store struct {
 	timeout time.Duration
 	now     func() int64 // nil: Redis TIME
 
-	takes *lines[string, *takeReq] // Take's lines, by key (take.go)
-	args  argCache
+	takes     *lines[string, *takeReq] // Take's lines, by lane (take.go)
+	oneServer bool                     // rdb talks to one server: every key's takes share a line
+	args      argCache
 
 	queueOnce  sync.Once
 	queueState *queueState // the queues' lines, key lists and job ids (queue_line.go)
@@ -82,6 +83,7 @@ func New(rdb goredis.UniversalClient, opts Options) (*Store, error) {
 	}
 	s := &Store{rdb: rdb, prefix: opts.Prefix, timeout: opts.Timeout}
 	s.takes = newLines(s, maxBatch, s.decide)
+	_, s.oneServer = rdb.(*goredis.Client)
 	if opts.Clock != nil {
 		s.now = clock.Micros(opts.Clock)
 	}

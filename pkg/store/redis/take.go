@@ -4,17 +4,22 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/weir-go/weir/pkg/lua"
 	"github.com/weir-go/weir/pkg/store"
 )
 
-// The takes of one key wait in one line (line.go): up to takeInFlight script calls of the key
-// on their way at once, and the takes that arrive meanwhile decided together, in arrival order,
-// in the next script call, each as successive calls would decide it. docs/combining.md tells why
-// the buckets stay exact.
+// Takes wait in lines (line.go): up to takeInFlight calls of a line on their way at once, and the
+// takes that arrive meanwhile go together in the next: one script call for the takes of one key,
+// decided in arrival order as successive calls would decide them, and one pipeline for the keys
+// of a line. On one Redis server every key shares one line; on a Cluster (or a Ring) each key has
+// its own, so that a slow node never holds up the keys of another. docs/combining.md tells why the
+// buckets stay exact.
 
 const (
 	// takeInFlight bounds the script calls of one key on their way from one store at once.
@@ -28,6 +33,7 @@ const (
 // answer may still come).
 type takeReq struct {
 	turn
+	key    string
 	limits []store.Limit
 	n      int64
 	d      store.Decision
@@ -50,15 +56,16 @@ func (s *Store) Take(ctx context.Context, key string, limits []store.Limit, n in
 		return store.Decision{RetryAfter: store.Never}, err
 	}
 	req := takeReqs.Get().(*takeReq)
-	req.ctx, req.limits, req.n = ctx, limits, n
-	ln, alone, err := s.takes.enter(key, takeInFlight, req)
+	req.ctx, req.key, req.limits, req.n = ctx, key, limits, n
+	lane := s.laneOf(key)
+	ln, alone, err := s.takes.enter(lane, takeInFlight, req)
 	if err != nil || alone {
 		release(req)
 		if err != nil {
 			return store.Decision{}, err
 		}
 		d, err := s.takeAlone(ctx, key, limits, n)
-		s.takes.leave(key, ln)
+		s.takes.leave(lane, ln)
 		return d, err
 	}
 	if err := s.takes.awaitTurn(ctx, ln, req); err != nil {
@@ -75,26 +82,53 @@ func release(req *takeReq) {
 	takeReqs.Put(req)
 }
 
-// decide answers a batch of takes of key: the takes that share the first one's limits in one
-// script call, any others (a key whose limits differ between callers) in calls of their own.
-func (s *Store) decide(key string, batch []*takeReq) {
-	for len(batch) > 0 {
-		i := slices.IndexFunc(batch, func(r *takeReq) bool { return !sameLimits(r.limits, batch[0].limits) })
-		if i < 0 {
-			s.call(key, batch)
-			return
-		}
-		same, rest := batch[:i:i], []*takeReq(nil)
-		for _, r := range batch[i:] {
-			if sameLimits(r.limits, batch[0].limits) {
-				same = append(same, r)
-			} else {
-				rest = append(rest, r)
-			}
-		}
-		s.call(key, same)
-		batch = rest
+// laneOf names the line of key's takes: one for every key on one server, where a pipeline goes
+// to one connection; the key itself where keys live on different nodes.
+func (s *Store) laneOf(key string) string {
+	if s.oneServer {
+		return ""
 	}
+	return key
+}
+
+// decide answers a batch of takes: the takes of one key that share the first one's limits in one
+// script call, each other such group (another key, or a key whose limits differ between callers)
+// in a script call of its own, all in one pipeline.
+func (s *Store) decide(_ string, batch []*takeReq) {
+	if len(batch) > 1 {
+		// Group by key, keeping each key's takes in arrival order.
+		slices.SortStableFunc(batch, func(a, b *takeReq) int { return strings.Compare(a.key, b.key) })
+	}
+	first := batch[0]
+	if first.key == batch[len(batch)-1].key && !slices.ContainsFunc(batch, func(r *takeReq) bool { return !sameLimits(r.limits, first.limits) }) {
+		s.call(batch) // one key, one limit set: one script call, no pipeline
+		return
+	}
+	var groups [][]*takeReq
+	for rest := batch; len(rest) > 0; {
+		end := 1
+		for end < len(rest) && rest[end].key == rest[0].key {
+			end++
+		}
+		groups = appendByLimits(groups, rest[:end])
+		rest = rest[end:]
+	}
+	s.callPipelined(batch, groups)
+}
+
+// appendByLimits appends the takes of one key to groups, one group per set of limits, each in
+// arrival order.
+func appendByLimits(groups [][]*takeReq, takes []*takeReq) [][]*takeReq {
+	from := len(groups)
+	for _, r := range takes {
+		i := slices.IndexFunc(groups[from:], func(g []*takeReq) bool { return sameLimits(g[0].limits, r.limits) })
+		if i < 0 {
+			groups = append(groups, []*takeReq{r})
+		} else {
+			groups[from+i] = append(groups[from+i], r)
+		}
+	}
+	return groups
 }
 
 func sameLimits(a, b []store.Limit) bool {
@@ -109,15 +143,47 @@ func sameLimits(a, b []store.Limit) bool {
 	return true
 }
 
-// call runs take.lua once for the batch and answers each caller. Its context lasts as long as
-// the most patient caller (each caller still returns at its own deadline), bounded by the store's
-// timeout. A failed call is judged against each caller's own context: one whose deadline ran out
-// with the call's gets its own deadline, never the store's failure; only a caller whose deadline
-// is still ahead (or who has none) learns that the store did not answer within its timeout.
-func (s *Store) call(key string, batch []*takeReq) {
+// call runs take.lua once for takes of one key that share limits, and answers each caller. Its
+// context lasts as long as the most patient caller, bounded by the store's timeout.
+func (s *Store) call(batch []*takeReq) {
 	ctx, cancel := batchContext(s, batch)
 	defer cancel()
-	out, err := s.takeScript(ctx, key, batch[0].limits, false, len(batch), func(i int) int64 { return batch[i].n })
+	out, err := s.takeScript(ctx, batch[0].key, batch[0].limits, false, len(batch), func(i int) int64 { return batch[i].n })
+	s.answerTakes(batch, out, err)
+}
+
+// callPipelined sends one script call for each group of batch, all in one pipeline, and answers
+// every caller. A script the server does not know (it restarted or was flushed) is sent again on
+// its own, which loads it.
+func (s *Store) callPipelined(batch []*takeReq, groups [][]*takeReq) {
+	ctx, cancel := batchContext(s, batch)
+	defer cancel()
+	cmds := make([]*goredis.IntSliceCmd, len(groups))
+	_, err := s.rdb.Pipelined(ctx, func(pipe goredis.Pipeliner) error {
+		for i, g := range groups {
+			args := s.takeArgs(g[0].limits, false, len(g), func(i int) int64 { return g[i].n })
+			cmds[i] = lua.Take.Cmd(ctx, []string{s.limiterKey(g[0].key)}, args...)
+			_ = pipe.Process(ctx, cmds[i])
+		}
+		return nil
+	})
+	for i, g := range groups {
+		out, cerr := cmds[i].Result()
+		switch {
+		case lua.IsNoScript(cerr):
+			s.call(g)
+			continue
+		case out == nil && cerr == nil:
+			cerr = err // never sent: the pipeline's connection failed
+		}
+		s.answerTakes(g, out, cerr)
+	}
+}
+
+// answerTakes gives each take of a script call its decision from the reply out, or the call's
+// error judged against the caller's own context: a caller whose deadline ran out with the call's
+// gets its own deadline, never the store's failure.
+func (s *Store) answerTakes(batch []*takeReq, out []int64, err error) {
 	var short error
 	if err == nil {
 		short = shortReply(out, len(batch))
