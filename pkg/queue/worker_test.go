@@ -187,11 +187,14 @@ type ackDequeuer struct {
 	calls atomic.Int64
 }
 
-func (s *ackDequeuer) AckDequeue(ctx context.Context, q string, p store.QueuePolicy, id string, token int64, result []byte, lease time.Duration) (store.Lease, bool, error, error) {
+func (s *ackDequeuer) AckDequeue(ctx context.Context, q string, p store.QueuePolicy, id string, token int64, result []byte, lease time.Duration) (store.Lease, bool, error) {
 	s.calls.Add(1)
 	ackErr := s.Ack(ctx, q, p, id, token, result)
 	l, ok, err := s.Dequeue(ctx, q, lease)
-	return l, ok, ackErr, err
+	if ackErr != nil {
+		return l, ok, &store.AckError{Err: ackErr}
+	}
+	return l, ok, err
 }
 
 func TestShutdownFinishesInFlightAndLosesNothing(t *testing.T) {

@@ -8,12 +8,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/weir-go/weir/pkg/queue"
 	"github.com/weir-go/weir/pkg/store"
 	weirredis "github.com/weir-go/weir/pkg/store/redis"
 )
 
-var _ queue.AckDequeuer = (*weirredis.Store)(nil)
+var _ store.AckDequeuer = (*weirredis.Store)(nil)
 
 // TestQueueAckDequeue checks that AckDequeue does what Ack then Dequeue would: the ack fenced by
 // its token and kept apart from the lease, the lease the best ready job.
@@ -26,9 +25,8 @@ func TestQueueAckDequeue(t *testing.T) {
 
 	l := e.take(t, time.Minute)
 	require.Equal(t, first, l.ID)
-	next, ok, ackErr, err := e.s.AckDequeue(e.ctx, e.q, p, l.ID, l.Token, []byte("one"), 2*time.Minute)
+	next, ok, err := e.s.AckDequeue(e.ctx, e.q, p, l.ID, l.Token, []byte("one"), 2*time.Minute)
 	require.NoError(t, err)
-	require.NoError(t, ackErr)
 	require.True(t, ok)
 	assert.Equal(t, second, next.ID)
 	assert.Equal(t, "second", string(next.Payload))
@@ -40,20 +38,19 @@ func TestQueueAckDequeue(t *testing.T) {
 	assert.Equal(t, store.Result{ID: first, Body: []byte("one"), Attempts: 1}, r)
 
 	// A stale token: the ack fails as Ack would, and the lease is handed out all the same.
-	last, ok, ackErr, err := e.s.AckDequeue(e.ctx, e.q, p, second, next.Token+1, nil, time.Minute)
-	require.NoError(t, err)
-	require.ErrorIs(t, ackErr, store.ErrLeaseLost)
+	last, ok, err := e.s.AckDequeue(e.ctx, e.q, p, second, next.Token+1, nil, time.Minute)
+	var ackErr *store.AckError
+	require.ErrorAs(t, err, &ackErr)
+	require.ErrorIs(t, err, store.ErrLeaseLost)
 	require.True(t, ok)
 	assert.Equal(t, low, last.ID)
 
 	// The same ack twice is no error; nothing left to lease.
-	_, ok, ackErr, err = e.s.AckDequeue(e.ctx, e.q, p, second, next.Token, []byte("two"), time.Minute)
+	_, ok, err = e.s.AckDequeue(e.ctx, e.q, p, second, next.Token, []byte("two"), time.Minute)
 	require.NoError(t, err)
-	require.NoError(t, ackErr)
 	require.False(t, ok)
-	_, ok, ackErr, err = e.s.AckDequeue(e.ctx, e.q, p, second, next.Token, []byte("again"), time.Minute)
+	_, ok, err = e.s.AckDequeue(e.ctx, e.q, p, second, next.Token, []byte("again"), time.Minute)
 	require.NoError(t, err)
-	require.NoError(t, ackErr)
 	require.False(t, ok)
 	r, err = e.s.Result(e.ctx, e.q, second)
 	require.NoError(t, err)
@@ -61,21 +58,23 @@ func TestQueueAckDequeue(t *testing.T) {
 	assert.Equal(t, store.QueueStats{Ready: map[int]int{}, InFlight: 1}, e.stats(t))
 
 	// Bad input fails the whole call, naming the problem, and changes nothing.
-	_, _, ackErr, err = e.s.AckDequeue(e.ctx, e.q, p, last.ID, last.Token, nil, 0)
+	_, _, err = e.s.AckDequeue(e.ctx, e.q, p, last.ID, last.Token, nil, 0)
+	require.ErrorAs(t, err, &ackErr)
 	require.ErrorIs(t, err, store.ErrInvalid)
 	require.ErrorContains(t, err, "lease")
-	require.ErrorIs(t, ackErr, store.ErrInvalid)
-	_, _, _, err = e.s.AckDequeue(e.ctx, e.q, store.QueuePolicy{MaxDead: -1}, last.ID, last.Token, nil, time.Minute)
+	_, _, err = e.s.AckDequeue(e.ctx, e.q, store.QueuePolicy{MaxDead: -1}, last.ID, last.Token, nil, time.Minute)
+	require.ErrorAs(t, err, &ackErr)
 	require.ErrorIs(t, err, store.ErrInvalid)
 	require.ErrorContains(t, err, "MaxDead")
-	_, _, _, err = e.s.AckDequeue(e.ctx, "", p, last.ID, last.Token, nil, time.Minute)
+	_, _, err = e.s.AckDequeue(e.ctx, "", p, last.ID, last.Token, nil, time.Minute)
+	require.ErrorAs(t, err, &ackErr)
 	require.ErrorIs(t, err, store.ErrInvalid)
 	assert.Equal(t, store.QueueStats{Ready: map[int]int{}, InFlight: 1}, e.stats(t))
 
 	require.NoError(t, e.s.Close())
-	_, _, ackErr, err = e.s.AckDequeue(e.ctx, e.q, p, last.ID, last.Token, nil, time.Minute)
+	_, _, err = e.s.AckDequeue(e.ctx, e.q, p, last.ID, last.Token, nil, time.Minute)
+	require.ErrorAs(t, err, &ackErr)
 	require.ErrorIs(t, err, store.ErrClosed)
-	require.ErrorIs(t, ackErr, store.ErrClosed)
 }
 
 // TestQueueAckDequeuePromotesEveryDueJob makes more delayed jobs due at once than one script call
@@ -92,9 +91,8 @@ func TestQueueAckDequeuePromotesEveryDueJob(t *testing.T) {
 	}
 	best := e.put(t, p, store.NewJob{Priority: 9, Delay: time.Second})
 	e.clk.Advance(time.Second)
-	next, ok, ackErr, err := e.s.AckDequeue(e.ctx, e.q, p, l.ID, l.Token, nil, time.Minute)
+	next, ok, err := e.s.AckDequeue(e.ctx, e.q, p, l.ID, l.Token, nil, time.Minute)
 	require.NoError(t, err)
-	require.NoError(t, ackErr)
 	require.True(t, ok)
 	require.Equal(t, best, next.ID)
 	assert.Equal(t, store.QueueStats{Ready: map[int]int{0: n}, InFlight: 1}, e.stats(t))
@@ -109,20 +107,19 @@ func TestQueueAckDequeueBounds(t *testing.T) {
 	e.put(t, p, store.NewJob{Payload: []byte("next")})
 	l := e.take(t, time.Minute)
 	for _, lease := range []time.Duration{store.MaxLease + time.Nanosecond, math.MaxInt64} {
-		_, ok, ackErr, err := e.s.AckDequeue(e.ctx, e.q, p, l.ID, l.Token, nil, lease)
+		_, ok, err := e.s.AckDequeue(e.ctx, e.q, p, l.ID, l.Token, nil, lease)
+		require.ErrorAs(t, err, new(*store.AckError))
 		require.ErrorIs(t, err, store.ErrInvalid)
 		require.ErrorContains(t, err, "lease")
-		require.ErrorIs(t, ackErr, store.ErrInvalid)
 		require.False(t, ok)
 	}
-	_, _, _, err := e.s.AckDequeue(e.ctx, e.q+"}:x", p, l.ID, l.Token, nil, time.Minute)
+	_, _, err := e.s.AckDequeue(e.ctx, e.q+"}:x", p, l.ID, l.Token, nil, time.Minute)
 	require.ErrorIs(t, err, store.ErrInvalid)
 	require.ErrorContains(t, err, "queue name")
 	assert.Equal(t, store.QueueStats{Ready: map[int]int{0: 1}, InFlight: 1}, e.stats(t))
 
-	next, ok, ackErr, err := e.s.AckDequeue(e.ctx, e.q, p, l.ID, l.Token, nil, store.MaxLease)
+	next, ok, err := e.s.AckDequeue(e.ctx, e.q, p, l.ID, l.Token, nil, store.MaxLease)
 	require.NoError(t, err)
-	require.NoError(t, ackErr)
 	require.True(t, ok)
 	assert.Equal(t, "next", string(next.Payload))
 	assert.Equal(t, e.clk.Now().Add(store.MaxLease), next.Deadline.In(time.UTC))

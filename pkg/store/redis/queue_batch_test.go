@@ -10,13 +10,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/weir-go/weir/pkg/queue"
 	"github.com/weir-go/weir/pkg/store"
 	weirredis "github.com/weir-go/weir/pkg/store/redis"
 )
 
 // The producer pipelines batches through this.
-var _ queue.BatchEnqueuer = (*weirredis.Store)(nil)
+var _ store.BatchEnqueuer = (*weirredis.Store)(nil)
 
 func TestEnqueueBatchIsPipelinedAndPerJob(t *testing.T) {
 	s := newStore(t, nil)
