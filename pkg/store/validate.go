@@ -36,18 +36,28 @@ func ValidateCost(key string, limits []Limit, n int64) error {
 	return nil
 }
 
-// ValidateTakes checks a TakeOrdered call's input: at least one limit, and costs that are ≥ 0
-// and could each fit.
-func ValidateTakes(key string, limits []Limit, costs []int64) error {
+// ValidateTake checks a take's input, with the errors every store gives: at least one limit,
+// each valid, and costs ≥ 0 (all wrap ErrInvalid); a cost above a limit's burst wraps
+// ErrNeverAllowed. A Take passes its cost, a TakeOrdered all of them (given none, it checks only
+// that there are limits).
+func ValidateTake(key string, limits []Limit, costs ...int64) error {
 	if len(limits) == 0 {
 		return fmt.Errorf("%w: key %q: no limits given", ErrInvalid, key)
 	}
-	for _, n := range costs {
+	for i, n := range costs {
 		if n < 0 {
 			return fmt.Errorf("%w: key %q: cost must be ≥ 0, got %d", ErrInvalid, key, n)
 		}
-		if err := ValidateCost(key, limits, n); err != nil {
-			return err
+		for _, l := range limits {
+			// Once the first cost has passed every limit, they are all valid.
+			if i == 0 {
+				if err := l.Validate(); err != nil {
+					return fmt.Errorf("key %q: %w", key, err)
+				}
+			}
+			if n > l.EffectiveBurst() {
+				return fmt.Errorf("%w: key %q: cost %d exceeds the burst of %s", ErrNeverAllowed, key, n, l)
+			}
 		}
 	}
 	return nil
