@@ -12,7 +12,6 @@ import (
 	"github.com/hibiken/asynq"
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/weir-go/weir/pkg/queue"
 	"github.com/weir-go/weir/pkg/store"
 	weirredis "github.com/weir-go/weir/pkg/store/redis"
 )
@@ -179,7 +178,7 @@ func shared(n, goroutines int, op func() error) error {
 }
 
 // BenchmarkQueueEnqueueBatch is one caller enqueueing queueBatch jobs per op: weir through
-// queue.BatchEnqueuer (the Redis store pipelines the batch into one round trip); asynq has no
+// store.BatchEnqueuer (the Redis store pipelines the batch into one round trip); asynq has no
 // batch or pipelined enqueue in its client, so it enqueues them one after another.
 func BenchmarkQueueEnqueueBatch(b *testing.B) {
 	b.Run("weir", func(b *testing.B) {
@@ -196,7 +195,7 @@ func BenchmarkQueueEnqueueBatch(b *testing.B) {
 			}
 			return nil
 		}
-		if be, ok := any(st).(queue.BatchEnqueuer); ok {
+		if be, ok := any(st).(store.BatchEnqueuer); ok {
 			batch = func() error {
 				res, err := be.EnqueueBatch(context.Background(), q, queuePolicy, jobs)
 				if err != nil {
@@ -210,7 +209,7 @@ func BenchmarkQueueEnqueueBatch(b *testing.B) {
 				return nil
 			}
 		} else {
-			b.Log("the Redis store does not implement queue.BatchEnqueuer: enqueueing in a loop")
+			b.Log("the Redis store does not implement store.BatchEnqueuer: enqueueing in a loop")
 		}
 		serial(b, queueBatch, batch)
 	})
@@ -230,7 +229,7 @@ func BenchmarkQueueEnqueueBatch(b *testing.B) {
 // BenchmarkQueueDequeueAck pre-fills b.N jobs with the clock stopped, then times queueWorkers
 // consumers taking and finishing every one of them: one op is one job dequeued and acked.
 // weir: queueWorkers goroutines looping as weir's worker does (see drain): each job's ack
-// leases the next in the same call (queue.AckDequeuer). asynq: an asynq.Server with
+// leases the next in the same call (store.AckDequeuer). asynq: an asynq.Server with
 // Concurrency queueWorkers and a no-op handler, timed from Start until the handler has seen every
 // job (the acks of the last ≤ queueWorkers jobs may still be on their way; Shutdown, untimed,
 // waits for them, and the queue is then checked to be empty).
@@ -304,9 +303,7 @@ func drain(ctx context.Context, st *weirredis.Store, q string) error {
 		wg.Go(func() {
 			l, ok, err := st.Dequeue(ctx, q, queueLease)
 			for err == nil && ok {
-				var ackErr error
-				l, ok, ackErr, err = st.AckDequeue(ctx, q, queuePolicy, l.ID, l.Token, nil, queueLease)
-				err = errors.Join(ackErr, err)
+				l, ok, err = st.AckDequeue(ctx, q, queuePolicy, l.ID, l.Token, nil, queueLease)
 			}
 			errs[i] = err
 		})

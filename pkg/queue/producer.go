@@ -80,11 +80,6 @@ func (p *Producer) Enqueue(ctx context.Context, req Request, o Options) (*Ticket
 	return &Ticket{ID: id, Existed: existed, Upstream: req.Upstream, p: p}, nil
 }
 
-// BatchEnqueuer is implemented by stores that can enqueue many jobs in one round trip.
-type BatchEnqueuer interface {
-	EnqueueBatch(ctx context.Context, queue string, p store.QueuePolicy, jobs []store.NewJob) ([]store.EnqueueResult, error)
-}
-
 // EnqueueBatch validates every item first (nothing is enqueued if one is rejected), then adds
 // them, pipelined when the store can. The tickets are in the items' order; an item that failed
 // to enqueue (a full queue) has a nil ticket and its error in errs.
@@ -107,7 +102,7 @@ func (p *Producer) EnqueueBatch(ctx context.Context, items []Item) (tickets []*T
 			batch[k] = jobs[i]
 		}
 		var res []store.EnqueueResult
-		if be, ok := p.st.(BatchEnqueuer); ok {
+		if be, ok := p.st.(store.BatchEnqueuer); ok {
 			if res, err = be.EnqueueBatch(ctx, q, p.policy, batch); err != nil {
 				return nil, nil, err
 			}

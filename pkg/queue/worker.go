@@ -38,15 +38,6 @@ type RetryAfterError struct {
 func (e *RetryAfterError) Error() string { return e.Err.Error() }
 func (e *RetryAfterError) Unwrap() error { return e.Err }
 
-// AckDequeuer is implemented by stores that can ack a job and lease the next in one round trip.
-// A worker does both in turn, so with such a store it makes one round trip a job instead of two.
-type AckDequeuer interface {
-	// AckDequeue is Ack, then Dequeue, as the two calls one after the other would do them: the
-	// ack's error is ackErr, the dequeue's outcome l, ok and err. A call that fails as a whole
-	// (bad input, the store unreachable) returns its error as both.
-	AckDequeue(ctx context.Context, queue string, p store.QueuePolicy, id string, token int64, result []byte, lease time.Duration) (l store.Lease, ok bool, ackErr, err error)
-}
-
 // Defaults of WorkerConfig's zero fields.
 const (
 	DefaultConcurrency  = 8
@@ -176,8 +167,8 @@ func (w *Worker) Run(ctx context.Context) error {
 }
 
 func (w *Worker) loop(ctx, work context.Context) {
-	// next is a job leased along with the last one's ack (an AckDequeuer): it runs even when ctx
-	// ended meanwhile, as a job dequeued just before the stop would.
+	// next is a job leased along with the last one's ack (a store.AckDequeuer): it runs even when
+	// ctx ended meanwhile, as a job dequeued just before the stop would.
 	var next *store.Lease
 	for next != nil || ctx.Err() == nil {
 		if next != nil {
@@ -211,8 +202,8 @@ func (w *Worker) pause(ctx context.Context, d time.Duration) {
 }
 
 // run executes one job under heartbeats and records its outcome with the lease's token. When
-// the job succeeded, the store is an AckDequeuer and ctx has not ended, the ack also leases the
-// next job, which run returns (nil otherwise).
+// the job succeeded, the store is a store.AckDequeuer and ctx has not ended, the ack also leases
+// the next job, which run returns (nil otherwise).
 func (w *Worker) run(ctx, work context.Context, l store.Lease) (next *store.Lease) {
 	jctx, cancel := context.WithCancel(work)
 	defer cancel()
@@ -279,22 +270,24 @@ func (w *Worker) run(ctx, work context.Context, l store.Lease) (next *store.Leas
 	return next
 }
 
-// ack records a job's success under rctx and, when the store is an AckDequeuer and ctx has not
-// ended, leases the next job in the same round trip. A failed lease is logged; the loop then
-// dequeues as usual.
+// ack records a job's success under rctx and, when the store is a store.AckDequeuer and ctx has
+// not ended, leases the next job in the same round trip. It returns the ack's error; a failed
+// lease is logged, and the loop then dequeues as usual.
 func (w *Worker) ack(ctx, rctx context.Context, l store.Lease, result []byte) (*store.Lease, error) {
-	ad, ok := w.st.(AckDequeuer)
+	ad, ok := w.st.(store.AckDequeuer)
 	if !ok || ctx.Err() != nil {
 		return nil, w.st.Ack(rctx, w.cfg.Queue, w.cfg.Policy, l.ID, l.Token, result)
 	}
-	nl, got, ackErr, err := ad.AckDequeue(rctx, w.cfg.Queue, w.cfg.Policy, l.ID, l.Token, result, w.cfg.Lease)
-	if err != nil && !errors.Is(err, ackErr) {
+	nl, got, err := ad.AckDequeue(rctx, w.cfg.Queue, w.cfg.Policy, l.ID, l.Token, result, w.cfg.Lease)
+	var ackErr *store.AckError
+	if err != nil && !errors.As(err, &ackErr) {
 		w.cfg.Logger.Warn("weir: dequeue failed", "queue", w.cfg.Queue, "error", err)
+		return nil, nil // the ack was recorded
 	}
-	if err != nil || !got {
-		return nil, ackErr
+	if !got {
+		return nil, err
 	}
-	return &nl, ackErr
+	return &nl, err
 }
 
 // heartbeat extends the lease every third of it; when the lease is lost it cancels the job.

@@ -42,6 +42,12 @@ func (l Limit) EffectiveBurst() int64 {
 	return l.Burst
 }
 
+// Same reports whether l and o are one limit: the same Requests and Per, and the same effective
+// burst (Burst 0 and Burst == Requests agree).
+func (l Limit) Same(o Limit) bool {
+	return l.Requests == o.Requests && l.Per == o.Per && l.EffectiveBurst() == o.EffectiveBurst()
+}
+
 // PerMicros returns the period in whole microseconds.
 func (l Limit) PerMicros() int64 { return int64(l.Per / time.Microsecond) }
 
@@ -85,19 +91,6 @@ func periodName(d time.Duration) string {
 		return "day"
 	}
 	return d.String()
-}
-
-// ValidateLimits checks a key's set of limits: at least one, each valid.
-func ValidateLimits(limits []Limit) error {
-	if len(limits) == 0 {
-		return fmt.Errorf("%w: no limits given", ErrInvalid)
-	}
-	for _, l := range limits {
-		if err := l.Validate(); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // Decision is the answer to a Take.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -183,3 +184,33 @@ type EnqueueResult struct {
 	Existed bool
 	Err     error
 }
+
+// BatchEnqueuer is implemented by stores that can enqueue many jobs in one round trip; a
+// producer uses it when the store offers it.
+type BatchEnqueuer interface {
+	// EnqueueBatch enqueues jobs in order, each one succeeding or failing on its own as Enqueue
+	// would (a bad job, a full queue), with its answer in the result of the same index. The error
+	// is the batch's as a whole: a bad policy or queue name, the store closed or unreachable.
+	EnqueueBatch(ctx context.Context, queue string, p QueuePolicy, jobs []NewJob) ([]EnqueueResult, error)
+}
+
+// AckDequeuer is implemented by stores that can ack a job and lease the next in one step. A
+// worker does both in turn, so with such a store it makes one round trip a job instead of two.
+type AckDequeuer interface {
+	// AckDequeue is Ack, then Dequeue. An *AckError means the ack was not recorded; the lease
+	// may still have been handed out (a stale token fails the ack alone), and then l and ok
+	// report it and the job is the caller's to run. Any other error is the dequeue's, after the
+	// ack was recorded.
+	AckDequeue(ctx context.Context, queue string, p QueuePolicy, id string, token int64, result []byte, lease time.Duration) (l Lease, ok bool, err error)
+}
+
+// AckError is AckDequeue's error when the ack was not recorded: the lease was lost (ErrLeaseLost),
+// or the whole call failed (bad input, the store closed or unreachable). Err is the ack's failure.
+type AckError struct{ Err error }
+
+func (e *AckError) Error() string {
+	// Err mostly comes from this package already: its prefix is not repeated.
+	return "weir/store: ack: " + strings.TrimPrefix(e.Err.Error(), "weir/store: ")
+}
+
+func (e *AckError) Unwrap() error { return e.Err }

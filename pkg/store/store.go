@@ -1,13 +1,13 @@
 // Package store defines the contract behind which Weir keeps its shared state: token buckets,
 // what the fleet learned of servers' limits, breaker state and the durable queue.
 //
-// A Store is what makes a fleet of processes behave as one client: every instance that talks to the
-// same Store shares the same limits and the same breakers. The in-memory store
-// (pkg/store/memory) serves one process and tests; every implementation must pass the conformance
-// suite in pkg/store/storetest.
+// A store is what makes a fleet of processes behave as one client: every instance that talks to the
+// same store shares the same limits, breakers, learned paces and queues. The in-memory store
+// (pkg/store/memory) serves one process and tests, the Redis store (pkg/store/redis) a fleet;
+// every implementation must pass the conformance suites in pkg/store/storetest.
 //
-// Each method is one atomic step on the store's side, so that a networked store can implement it
-// as a single script in a single round trip.
+// Each method is one atomic step on the store's side (EnqueueBatch one for each job), so that a
+// networked store can implement it as a single script in a single round trip.
 package store
 
 import (
@@ -15,7 +15,9 @@ import (
 	"time"
 )
 
-// Store is the whole contract. Implementations must be safe for concurrent use.
+// Store is the contract that the client needs: limits and breakers. A store may also implement
+// Learner and Queues (with AckDequeuer and BatchEnqueuer); both of Weir's implement them all.
+// Implementations must be safe for concurrent use.
 type Store interface {
 	Limiter
 	Breakers

@@ -21,33 +21,28 @@ const (
 	MaxLease = 24 * time.Hour
 )
 
-// ValidateCost checks, for stores, that every limit can be enforced and that a take of n could
-// ever fit: an invalid limit wraps ErrInvalid, a cost above a burst wraps ErrNeverAllowed. Every
-// store answers bad input with these same errors.
-func ValidateCost(key string, limits []Limit, n int64) error {
-	for _, l := range limits {
-		if err := l.Validate(); err != nil {
-			return fmt.Errorf("key %q: %w", key, err)
-		}
-		if n > l.EffectiveBurst() {
-			return fmt.Errorf("%w: key %q: cost %d exceeds the burst of %s", ErrNeverAllowed, key, n, l)
-		}
-	}
-	return nil
-}
-
-// ValidateTakes checks a TakeOrdered call's input: at least one limit, and costs that are ≥ 0
-// and could each fit.
-func ValidateTakes(key string, limits []Limit, costs []int64) error {
+// ValidateTake checks a take's input, with the errors every store gives: at least one limit,
+// each valid, and costs ≥ 0 (all wrap ErrInvalid); a cost above a limit's burst wraps
+// ErrNeverAllowed. A Take passes its cost, a TakeOrdered all of them (given none, it checks only
+// that there are limits).
+func ValidateTake(key string, limits []Limit, costs ...int64) error {
 	if len(limits) == 0 {
 		return fmt.Errorf("%w: key %q: no limits given", ErrInvalid, key)
 	}
-	for _, n := range costs {
+	for i, n := range costs {
 		if n < 0 {
 			return fmt.Errorf("%w: key %q: cost must be ≥ 0, got %d", ErrInvalid, key, n)
 		}
-		if err := ValidateCost(key, limits, n); err != nil {
-			return err
+		for _, l := range limits {
+			// Once the first cost has passed every limit, they are all valid.
+			if i == 0 {
+				if err := l.Validate(); err != nil {
+					return fmt.Errorf("key %q: %w", key, err)
+				}
+			}
+			if n > l.EffectiveBurst() {
+				return fmt.Errorf("%w: key %q: cost %d exceeds the burst of %s", ErrNeverAllowed, key, n, l)
+			}
 		}
 	}
 	return nil

@@ -4,7 +4,6 @@ package memory
 
 import (
 	"context"
-	"fmt"
 	"hash/maphash"
 	"sync"
 	"sync/atomic"
@@ -101,11 +100,8 @@ func (s *Store) Take(ctx context.Context, key string, limits []store.Limit, n in
 	if err := s.check(ctx, key); err != nil {
 		return store.Decision{}, err
 	}
-	if len(limits) == 0 {
-		return store.Decision{}, fmt.Errorf("%w: key %q: no limits given", store.ErrInvalid, key)
-	}
-	if n < 0 {
-		return store.Decision{}, fmt.Errorf("%w: key %q: cost must be ≥ 0, got %d", store.ErrInvalid, key, n)
+	if len(limits) == 0 || n < 0 {
+		return store.Decision{}, store.ValidateTake(key, limits, n)
 	}
 	now := s.now()
 	sh := s.shard(key)
@@ -119,7 +115,7 @@ func (s *Store) Take(ctx context.Context, key string, limits []store.Limit, n in
 	}
 	if e == nil {
 		// Validate before creating anything, so bad input leaves no trace.
-		if err := store.ValidateCost(key, limits, n); err != nil {
+		if err := store.ValidateTake(key, limits, n); err != nil {
 			return store.Decision{Allowed: false, RetryAfter: store.Never}, err
 		}
 		e = &entry{buckets: make([]bucket, 0, len(limits))}
@@ -139,15 +135,16 @@ func (e *entry) take(key string, limits []store.Limit, n, now int64, refusedBefo
 	pos := idx[:0]
 	for _, l := range limits {
 		i := e.find(l)
-		if i < 0 {
-			if err := store.ValidateCost(key, []store.Limit{l}, n); err != nil {
+		switch {
+		case i < 0:
+			if err := store.ValidateTake(key, []store.Limit{l}, n); err != nil {
 				return store.Decision{RetryAfter: store.Never}, err
 			}
 			e.buckets = append(e.buckets, newBucket(l))
 			i = len(e.buckets) - 1
-		} else if n > l.EffectiveBurst() {
-			return store.Decision{RetryAfter: store.Never},
-				fmt.Errorf("%w: key %q: cost %d exceeds the burst of %s", store.ErrNeverAllowed, key, n, l)
+		case n > l.EffectiveBurst():
+			// A known limit is valid: the cost is at fault.
+			return store.Decision{RetryAfter: store.Never}, store.ValidateTake(key, []store.Limit{l}, n)
 		}
 		pos = append(pos, i)
 	}
@@ -215,8 +212,7 @@ func (e *entry) take(key string, limits []store.Limit, n, now int64, refusedBefo
 // find returns the index of l's bucket, or -1. Burst 0 and Burst == Requests are the same limit.
 func (e *entry) find(l store.Limit) int {
 	for i := range e.buckets {
-		b := e.buckets[i].limit
-		if b.Requests == l.Requests && b.Per == l.Per && b.EffectiveBurst() == l.EffectiveBurst() {
+		if e.buckets[i].limit.Same(l) {
 			return i
 		}
 	}

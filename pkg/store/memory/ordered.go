@@ -12,7 +12,7 @@ func (s *Store) TakeOrdered(ctx context.Context, key string, limits []store.Limi
 	if err := s.check(ctx, key); err != nil {
 		return nil, err
 	}
-	if err := store.ValidateTakes(key, limits, costs); err != nil {
+	if err := store.ValidateTake(key, limits, costs...); err != nil {
 		return nil, err
 	}
 	now := s.now()

@@ -97,6 +97,33 @@ func (s *Store) Enqueue(ctx context.Context, name string, p store.QueuePolicy, n
 		return "", false, err
 	}
 	defer s.queues.mu.Unlock()
+	return s.add(q, name, p, nj, now)
+}
+
+// EnqueueBatch implements store.BatchEnqueuer: every job is enqueued on its own, as Enqueue would,
+// in one step under the queues' lock.
+func (s *Store) EnqueueBatch(ctx context.Context, name string, p store.QueuePolicy, jobs []store.NewJob) ([]store.EnqueueResult, error) {
+	p = p.WithDefaults()
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	q, now, err := s.lockQueue(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer s.queues.mu.Unlock()
+	out := make([]store.EnqueueResult, len(jobs))
+	for i, nj := range jobs {
+		r := &out[i]
+		if r.Err = store.ValidateJob(p, nj); r.Err == nil {
+			r.ID, r.Existed, r.Err = s.add(q, name, p, nj, now)
+		}
+	}
+	return out, nil
+}
+
+// add enqueues a valid job into q, under the queues' lock.
+func (s *Store) add(q *queue, name string, p store.QueuePolicy, nj store.NewJob, now int64) (string, bool, error) {
 	if nj.IdempotencyKey != "" {
 		if e, ok := q.idem[nj.IdempotencyKey]; ok && e.expires > now {
 			return e.id, true, nil
@@ -155,9 +182,15 @@ func (s *Store) Dequeue(ctx context.Context, name string, lease time.Duration) (
 		return store.Lease{}, false, err
 	}
 	defer s.queues.mu.Unlock()
+	l, ok := q.lease(now, lease)
+	return l, ok, nil
+}
+
+// lease promotes due jobs and hands out the best ready one, under the queues' lock.
+func (q *queue) lease(now int64, lease time.Duration) (store.Lease, bool) {
 	q.promote(now)
 	if len(q.ready) == 0 {
-		return store.Lease{}, false, nil
+		return store.Lease{}, false
 	}
 	j := heap.Pop(&q.ready).(*qjob)
 	j.front = false
@@ -166,7 +199,7 @@ func (s *Store) Dequeue(ctx context.Context, name string, lease time.Duration) (
 	j.token = q.token
 	j.deadline = now + ceilMicrosOf(lease)
 	q.inflight[j.ID] = j
-	return store.Lease{Job: copyJob(j.Job), Token: j.token, Deadline: time.UnixMicro(j.deadline)}, true, nil
+	return store.Lease{Job: copyJob(j.Job), Token: j.token, Deadline: time.UnixMicro(j.deadline)}, true
 }
 
 func copyJob(j store.Job) store.Job {
@@ -251,6 +284,11 @@ func (s *Store) Ack(ctx context.Context, name string, p store.QueuePolicy, id st
 		return err
 	}
 	defer s.queues.mu.Unlock()
+	return q.ack(p, id, token, result, now)
+}
+
+// ack finishes a held job with its result, under the queues' lock.
+func (q *queue) ack(p store.QueuePolicy, id string, token int64, result []byte, now int64) error {
 	j, err := q.held(id, token)
 	if err != nil {
 		if r, ok := q.results[id]; ok && r.token == token && !r.Dead && r.expires > now {
@@ -260,6 +298,29 @@ func (s *Store) Ack(ctx context.Context, name string, p store.QueuePolicy, id st
 	}
 	q.finish(j, store.Result{Body: append([]byte(nil), result...)}, token, now, now+p.ResultTTL.Microseconds())
 	return nil
+}
+
+// AckDequeue implements store.AckDequeuer: Ack, then Dequeue, in one step under the queues' lock.
+func (s *Store) AckDequeue(ctx context.Context, name string, p store.QueuePolicy, id string, token int64, result []byte, lease time.Duration) (store.Lease, bool, error) {
+	fail := func(err error) (store.Lease, bool, error) { return store.Lease{}, false, &store.AckError{Err: err} }
+	p = p.WithDefaults()
+	if err := p.Validate(); err != nil {
+		return fail(err)
+	}
+	if err := store.ValidateLease(lease); err != nil {
+		return fail(err)
+	}
+	q, now, err := s.lockQueue(ctx, name)
+	if err != nil {
+		return fail(err)
+	}
+	defer s.queues.mu.Unlock()
+	ackErr := q.ack(p, id, token, result, now)
+	l, ok := q.lease(now, lease)
+	if ackErr != nil {
+		return l, ok, &store.AckError{Err: ackErr}
+	}
+	return l, ok, nil
 }
 
 // Retry implements store.Queues.

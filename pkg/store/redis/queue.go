@@ -284,10 +284,10 @@ func (s *Store) ackReply(ctx context.Context, id string, token int64, v any, err
 	return unexpected(v)
 }
 
-// AckDequeue implements queue.AckDequeuer: the ack and the lease go in one script call, one round
+// AckDequeue implements store.AckDequeuer: the ack and the lease go in one script call, one round
 // trip for both (a second only when the call promoted a full batch of due jobs).
-func (s *Store) AckDequeue(ctx context.Context, name string, p store.QueuePolicy, id string, token int64, result []byte, lease time.Duration) (store.Lease, bool, error, error) {
-	fail := func(err error) (store.Lease, bool, error, error) { return store.Lease{}, false, err, err }
+func (s *Store) AckDequeue(ctx context.Context, name string, p store.QueuePolicy, id string, token int64, result []byte, lease time.Duration) (store.Lease, bool, error) {
+	fail := func(err error) (store.Lease, bool, error) { return store.Lease{}, false, &store.AckError{Err: err} }
 	p = p.WithDefaults()
 	if err := p.Validate(); err != nil {
 		return fail(err)
@@ -303,12 +303,15 @@ func (s *Store) AckDequeue(ctx context.Context, name string, p store.QueuePolicy
 	if err := s.queueSteps(ctx, name, ack, next); err != nil {
 		return fail(s.wrap(ctx, err))
 	}
-	ackErr := s.ackReply(ctx, id, token, ack.v, ack.err)
-	if next.err != nil {
-		return store.Lease{}, false, ackErr, s.wrap(ctx, next.err)
+	l, ok, err := store.Lease{}, false, s.wrap(ctx, next.err)
+	if next.err == nil {
+		l, ok, err = s.dequeueFrom(ctx, name, lease, next.v)
 	}
-	l, ok, err := s.dequeueFrom(ctx, name, lease, next.v)
-	return l, ok, ackErr, err
+	if ackErr := s.ackReply(ctx, id, token, ack.v, ack.err); ackErr != nil {
+		// The ack's failure is the one reported: a dequeue that failed as well left l and ok empty.
+		return l, ok, &store.AckError{Err: ackErr}
+	}
+	return l, ok, err
 }
 
 // Retry implements store.Queues.

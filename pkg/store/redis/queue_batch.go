@@ -12,7 +12,7 @@ import (
 // EnqueueBatch enqueues many jobs in one pipelined round trip, in order, up to 64 jobs to a
 // script call (a job with an idempotency key or a large payload in a call of its own): each job
 // still succeeds or fails on its own (a full queue, a duplicate id), as it would alone. It
-// implements queue.BatchEnqueuer.
+// implements store.BatchEnqueuer.
 func (s *Store) EnqueueBatch(ctx context.Context, name string, p store.QueuePolicy, jobs []store.NewJob) ([]store.EnqueueResult, error) {
 	p = p.WithDefaults()
 	if err := p.Validate(); err != nil {

@@ -14,9 +14,12 @@ import (
 	"github.com/weir-go/weir/pkg/store"
 )
 
-// QueueStore is what the queue suite tests: the queue contract and Close.
+// QueueStore is what the queue suite tests: the queue contract, the combined calls a worker and
+// a producer use when a store offers them (every store here does), and Close.
 type QueueStore interface {
 	store.Queues
+	store.AckDequeuer
+	store.BatchEnqueuer
 	Close() error
 }
 
@@ -53,6 +56,7 @@ func RunQueues(t *testing.T, newStore NewQueueStore) {
 		{"WaitReady", queueWaitTests},
 		{"Concurrency", queueConcurrencyTests},
 		{"AtLeastOnce", queueAtLeastOnceTests},
+		{"Combined", queueCombinedTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
