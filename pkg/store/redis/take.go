@@ -46,13 +46,10 @@ func (s *Store) Take(ctx context.Context, key string, limits []store.Limit, n in
 	if err := s.check(ctx, key); err != nil {
 		return store.Decision{}, err
 	}
-	if len(limits) == 0 {
-		return store.Decision{}, fmt.Errorf("%w: key %q: no limits given", store.ErrInvalid, key)
+	if len(limits) == 0 || n < 0 {
+		return store.Decision{}, store.ValidateTake(key, limits, n)
 	}
-	if n < 0 {
-		return store.Decision{}, fmt.Errorf("%w: key %q: cost must be ≥ 0, got %d", store.ErrInvalid, key, n)
-	}
-	if err := store.ValidateCost(key, limits, n); err != nil {
+	if err := store.ValidateTake(key, limits, n); err != nil {
 		return store.Decision{RetryAfter: store.Never}, err
 	}
 	req := takeReqs.Get().(*takeReq)
@@ -131,17 +128,8 @@ func appendByLimits(groups [][]*takeReq, takes []*takeReq) [][]*takeReq {
 	return groups
 }
 
-func sameLimits(a, b []store.Limit) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i].Requests != b[i].Requests || a[i].Per != b[i].Per || a[i].EffectiveBurst() != b[i].EffectiveBurst() {
-			return false
-		}
-	}
-	return true
-}
+// sameLimits reports whether two takes' limits are the same, so that one script call decides both.
+func sameLimits(a, b []store.Limit) bool { return slices.EqualFunc(a, b, store.Limit.Same) }
 
 // call runs take.lua once for takes of one key that share limits, and answers each caller. Its
 // context lasts as long as the most patient caller, bounded by the store's timeout.
