@@ -33,9 +33,46 @@ if now == 0 then
   now = t[1] * 1000000 + t[2]
 end
 local floor, ceil = math.floor, math.ceil
+
+-- The slots, by name. Each layout is made of blocks, a block named by its base (the index just
+-- before its first slot): slot X of the block at b is b + X. Lua 5.1 takes a local as an index
+-- or an operand of + exactly as it takes a literal, so the names cost nothing in the loops; only
+-- active, a closure, reads its two offsets as upvalues.
+--
+-- ARGV: now and the number of limits, then LIMIT_ARGS a limit, limit i's from
+-- a = LIMITS_AT + LIMIT_ARGS * (i - 1), then the ordered flag and the costs.
+local LIMITS_AT, LIMIT_ARGS = 2, 5
+local A_REQUESTS, A_PER, A_BURST, A_TAT_FIELD, A_FRAC_FIELD = 1, 2, 3, 4, 5
+-- HMGET's fields, and so its reply: the pause "b", the expiry "x" and the learned state "L", then
+-- LIMIT_FIELDS a limit (its TAT's, its fraction's), limit i's from
+-- v = FIELDS_AT + LIMIT_FIELDS * (i - 1).
+local V_PAUSE, V_EXPIRY, V_LEARNED = 1, 2, 3
+local FIELDS_AT, LIMIT_FIELDS = 3, 2
+local F_TAT, F_FRAC = 1, 2
+-- S, the state of the limits: STATE numbers a limit, limit i's from s = STATE * (i - 1). Five
+-- are the limit's: its rate (requests), period (µs), capacity (burst * period) and the TAT and
+-- fraction it holds. Five are the take's: the base it starts from (the held TAT and fraction,
+-- or now and 0 when they are past), the TAT and fraction it would leave, and its lead then,
+-- (TAT - now) in units of 1/rate µs: what the bucket would hold.
+local STATE = 10
+local RATE, PERIOD, CAP, TAT, FRAC = 1, 2, 3, 4, 5
+local BASE_TAT, BASE_FRAC, NEW_TAT, NEW_FRAC, NEW_LEAD = 6, 7, 8, 9, 10
+-- L, the learned state (learn.lua's layout): two paces of PACE numbers, the request pace's from
+-- REQUEST and the unit pace's from UNIT, each its interval (µs), burst, end (µs, or 0 for none)
+-- and TAT (µs); then the request pace's recovering rate and its step (per µs), the last cut
+-- (µs, 0 for none), the takes admitted since it, and the number of cuts (which this script only
+-- writes back).
+local PACE, REQUEST, UNIT = 4, 0, 4
+local P_IV, P_BURST, P_UNTIL, P_TAT = 1, 2, 3, 4
+local REQ_IV, REQ_BURST = REQUEST + P_IV, REQUEST + P_BURST
+local REQ_UNTIL, REQ_TAT = REQUEST + P_UNTIL, REQUEST + P_TAT
+local UNIT_UNTIL, UNIT_TAT = UNIT + P_UNTIL, UNIT + P_TAT
+local RECOVER_RATE, RECOVER_STEP, LAST_CUT, SINCE_CUT = 9, 10, 11, 12
+
 local nl = tonumber(ARGV[2])
-local ordered = ARGV[3 + 5 * nl] == '1'
-local first_cost = 4 + 5 * nl
+local ordered_at = LIMITS_AT + LIMIT_ARGS * nl + 1
+local ordered = ARGV[ordered_at] == '1'
+local first_cost = ordered_at + 1
 
 -- floor division and remainder that stay exact for integers below 2^53
 local function divmod(a, b)
@@ -45,39 +82,41 @@ local function divmod(a, b)
   return q, r
 end
 
--- With one limit (the common case) its two field names, the fourth and fifth of its arguments,
--- go straight into the calls, without a table to unpack.
-local ft1, fr1 = ARGV[5 * 1 + 1], ARGV[5 * 1 + 2]
+-- With one limit (the common case) its two field names go straight into the calls, without a
+-- table to unpack.
+local ft1, fr1 = ARGV[LIMITS_AT + A_TAT_FIELD], ARGV[LIMITS_AT + A_FRAC_FIELD]
 local vals
 if nl == 1 then
   vals = redis.call('HMGET', KEYS[1], 'b', 'x', 'L', ft1, fr1)
 else
   local f = {'b', 'x', 'L'}
-  for i = 1, nl do f[2 * i + 2], f[2 * i + 3] = ARGV[5 * i + 1], ARGV[5 * i + 2] end
+  for i = 1, nl do
+    local a, v = LIMITS_AT + LIMIT_ARGS * (i - 1), FIELDS_AT + LIMIT_FIELDS * (i - 1)
+    f[v + F_TAT], f[v + F_FRAC] = ARGV[a + A_TAT_FIELD], ARGV[a + A_FRAC_FIELD]
+  end
   vals = redis.call('HMGET', KEYS[1], unpack(f))
 end
-local blocked = tonumber(vals[1]) or 0
-local expires = tonumber(vals[2]) or 0
+local blocked = tonumber(vals[V_PAUSE]) or 0
+local expires = tonumber(vals[V_EXPIRY]) or 0
 
--- The learned paces, when a server said something (the field's layout is learn.lua's): L[1..4]
--- the request pace (interval µs, burst, until µs or 0, TAT), L[5..8] the unit pace, then the
--- recovering rate and its step (per µs), the last cut (µs), takes admitted since, and cuts.
+-- The learned paces, when a server said something. PT holds the TAT each pace would have after
+-- the take, at the pace's own P_TAT.
 local L, PT, active = nil, nil, nil
-if vals[3] then
+if vals[V_LEARNED] then
   L, PT = {}, {0, 0, 0, 0, 0, 0, 0, 0}
-  for w in string.gmatch(vals[3], '%S+') do L[#L + 1] = tonumber(w) end
-  -- whether the pace at L[j+1..j+4] is in force (made only for a key that has paces)
-  active = function(j) return L[j + 1] > 0 and (L[j + 3] == 0 or now < L[j + 3]) end
+  for w in string.gmatch(vals[V_LEARNED], '%S+') do L[#L + 1] = tonumber(w) end
+  -- whether the pace from j (REQUEST or UNIT) is in force (made only for a key that has paces)
+  active = function(j) return L[j + P_IV] > 0 and (L[j + P_UNTIL] == 0 or now < L[j + P_UNTIL]) end
 end
 
--- S holds ten numbers per limit from s = 10(i-1): rate, period, capacity, TAT, fraction, then per
--- take the bucket's base (TAT, fraction), the new TAT and fraction if admitted, and its lead.
+-- S starts sized for one limit.
 local S = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 for i = 1, nl do
-  local a, s = 5 * i - 2, 10 * (i - 1)
-  local r, p = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
-  S[s + 1], S[s + 2], S[s + 3] = r, p, tonumber(ARGV[a + 2]) * p
-  S[s + 4], S[s + 5] = tonumber(vals[2 * i + 2]) or 0, tonumber(vals[2 * i + 3]) or 0
+  local a, v = LIMITS_AT + LIMIT_ARGS * (i - 1), FIELDS_AT + LIMIT_FIELDS * (i - 1)
+  local s = STATE * (i - 1)
+  local r, p = tonumber(ARGV[a + A_REQUESTS]), tonumber(ARGV[a + A_PER])
+  S[s + RATE], S[s + PERIOD], S[s + CAP] = r, p, tonumber(ARGV[a + A_BURST]) * p
+  S[s + TAT], S[s + FRAC] = tonumber(vals[v + F_TAT]) or 0, tonumber(vals[v + F_FRAC]) or 0
 end
 
 local out, o = {}, 0
@@ -87,7 +126,7 @@ local refused_wait = nil
 -- and the same figures, without the per-limit tables, and the cost's share of the period
 -- computed once for a run of equal costs.
 if nl == 1 and not L and blocked <= now then
-  local r, p, cap, tat, fr = S[1], S[2], S[3], S[4], S[5]
+  local r, p, cap, tat, fr = S[RATE], S[PERIOD], S[CAP], S[TAT], S[FRAC]
   local lastn, q, qr = -1, 0, 0
   for c = first_cost, #ARGV do
     local n = tonumber(ARGV[c])
@@ -127,25 +166,25 @@ if nl == 1 and not L and blocked <= now then
     out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5] = ok and 1 or 0, remaining, wait, reset, 0
     o = o + 5
   end
-  S[4], S[5] = tat, fr
+  S[TAT], S[FRAC] = tat, fr
 else
   for c = first_cost, #ARGV do
     local n = tonumber(ARGV[c])
     local ok, wait = true, 0
-    for s = 0, 10 * nl - 1, 10 do
-      local r, p = S[s + 1], S[s + 2]
-      local bt, br = S[s + 4], S[s + 5]
+    for s = 0, STATE * nl - 1, STATE do
+      local r, p = S[s + RATE], S[s + PERIOD]
+      local bt, br = S[s + TAT], S[s + FRAC]
       if bt < now then bt, br = now, 0 end
-      S[s + 6], S[s + 7] = bt, br
+      S[s + BASE_TAT], S[s + BASE_FRAC] = bt, br
       local q, rr = divmod(n * p, r)
       local nt, nr = bt + q, br + rr
       if nr >= r then nt, nr = nt + 1, nr - r end
       local ahead = (nt - now) * r + nr
-      if ahead <= S[s + 3] then
-        S[s + 8], S[s + 9], S[s + 10] = nt, nr, ahead
+      if ahead <= S[s + CAP] then
+        S[s + NEW_TAT], S[s + NEW_FRAC], S[s + NEW_LEAD] = nt, nr, ahead
       else
         ok = false
-        local lw, m = divmod(ahead - S[s + 3], r)
+        local lw, m = divmod(ahead - S[s + CAP], r)
         if m > 0 then lw = lw + 1 end
         if lw > wait then wait = lw end
       end
@@ -154,21 +193,22 @@ else
     -- the take's cost; the tokens they leave count in remaining.
     local prem = -1
     if L then
-      for j = 0, 4, 4 do
+      for j = REQUEST, UNIT, PACE do
         if active(j) then
-          local iv, c = L[j + 1], n
-          if j == 0 and n > 0 then c = 1 end
-          if c > L[j + 2] then c = L[j + 2] end -- never more than the burst: a pace never refuses for good
-          local base = L[j + 4]
+          local iv, c = L[j + P_IV], n
+          if j == REQUEST and n > 0 then c = 1 end
+          -- never more than the burst: a pace never refuses for good
+          if c > L[j + P_BURST] then c = L[j + P_BURST] end
+          local base = L[j + P_TAT]
           if base < now then base = now end
           local tat = base + c * iv
-          local room = L[j + 2] * iv - (tat - now)
+          local room = L[j + P_BURST] * iv - (tat - now)
           if room < 0 then
             ok = false
             if -room > wait then wait = -room end
-            room = L[j + 2] * iv - (base - now)
+            room = L[j + P_BURST] * iv - (base - now)
           end
-          PT[j + 4] = tat
+          PT[j + P_TAT] = tat
           local rem = floor(room / iv)
           if rem < 0 then rem = 0 end
           if prem < 0 or rem < prem then prem = rem end
@@ -184,11 +224,15 @@ else
       if refused_wait > wait then wait = refused_wait end
     end
     local remaining, reset = prem, 0
-    for s = 0, 10 * nl - 1, 10 do
-      local r, p = S[s + 1], S[s + 2]
+    for s = 0, STATE * nl - 1, STATE do
+      local r, p = S[s + RATE], S[s + PERIOD]
       local held
-      if ok then held = S[s + 10] else held = (S[s + 6] - now) * r + S[s + 7] end
-      local rem = divmod(S[s + 3] - held, p)
+      if ok then
+        held = S[s + NEW_LEAD]
+      else
+        held = (S[s + BASE_TAT] - now) * r + S[s + BASE_FRAC]
+      end
+      local rem = divmod(S[s + CAP] - held, p)
       if rem < 0 then rem = 0 end
       local rst, m = divmod(held, r)
       if m > 0 then rst = rst + 1 end
@@ -197,37 +241,38 @@ else
     end
     if blocked > now then remaining = 0 end
     if ok then
-      for s = 0, 10 * nl - 1, 10 do
-        S[s + 4], S[s + 5] = S[s + 8], S[s + 9]
+      for s = 0, STATE * nl - 1, STATE do
+        S[s + TAT], S[s + FRAC] = S[s + NEW_TAT], S[s + NEW_FRAC]
       end
       changed = true
       if L then
-        if active(0) then
-          L[4] = PT[4]
-          if L[3] == 0 and L[10] > 0 and n > 0 then
+        if active(REQUEST) then
+          L[REQ_TAT] = PT[REQ_TAT]
+          if L[REQ_UNTIL] == 0 and L[RECOVER_STEP] > 0 and n > 0 then
             -- Additive recovery, ended once back at the strictest configured limit.
-            L[9] = L[9] + L[10]
+            L[RECOVER_RATE] = L[RECOVER_RATE] + L[RECOVER_STEP]
             local ceiling = 0
-            for s = 0, 10 * nl - 1, 10 do
-              local iv = ceil(S[s + 2] / S[s + 1])
+            for s = 0, STATE * nl - 1, STATE do
+              local iv = ceil(S[s + PERIOD] / S[s + RATE])
               if iv > ceiling then ceiling = iv end
             end
-            if L[9] * ceiling >= 1 - 1e-9 then
-              L[1], L[2], L[4] = 0, 0, 0
+            if L[RECOVER_RATE] * ceiling >= 1 - 1e-9 then
+              L[REQ_IV], L[REQ_BURST], L[REQ_TAT] = 0, 0, 0
             else
-              L[1] = ceil(1 / L[9])
+              L[REQ_IV] = ceil(1 / L[RECOVER_RATE])
             end
           end
         end
-        if active(4) then L[8] = PT[8] end
-        if L[11] > 0 and n > 0 then L[12] = L[12] + 1 end -- a take of nothing is a read
+        if active(UNIT) then L[UNIT_TAT] = PT[UNIT_TAT] end
+        -- takes since the last cut; a take of nothing is a read
+        if L[LAST_CUT] > 0 and n > 0 then L[SINCE_CUT] = L[SINCE_CUT] + 1 end
       end
     else
       if wait == 0 then wait = 1 end
       refused_wait = refused_wait or wait
     end
     local paced = 0
-    if L and active(0) then paced = L[1] end
+    if L and active(REQUEST) then paced = L[REQ_IV] end
     out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5] = ok and 1 or 0, remaining, wait, reset, paced
     o = o + 5
   end
@@ -235,13 +280,14 @@ end
 
 if changed then
   local keep = blocked - now
-  for s = 0, 10 * nl - 1, 10 do
-    local ahead = S[s + 4] - now + 1
+  for s = 0, STATE * nl - 1, STATE do
+    local ahead = S[s + TAT] - now + 1
     if ahead > keep then keep = ahead end
   end
   if L then
     -- The learned state lasts while a pace is in force and a minute past the last cut.
-    for _, t in ipairs({L[3], L[4], L[7], L[8], L[11] + 60000000}) do
+    local ends = {L[REQ_UNTIL], L[REQ_TAT], L[UNIT_UNTIL], L[UNIT_TAT], L[LAST_CUT] + 60000000}
+    for _, t in ipairs(ends) do
       if t - now > keep then keep = t - now end
     end
   end
@@ -254,16 +300,17 @@ if changed then
   end
   if nl == 1 and not L then
     if ttl > 0 then
-      redis.call('HSET', KEYS[1], ft1, S[4], fr1, S[5], 'x', now + ttl * 1000)
+      redis.call('HSET', KEYS[1], ft1, S[TAT], fr1, S[FRAC], 'x', now + ttl * 1000)
       redis.call('PEXPIRE', KEYS[1], ttl)
     else
-      redis.call('HSET', KEYS[1], ft1, S[4], fr1, S[5])
+      redis.call('HSET', KEYS[1], ft1, S[TAT], fr1, S[FRAC])
     end
   else
     local kv = {}
     for i = 1, nl do
-      local s = 10 * (i - 1)
-      kv[4 * i - 3], kv[4 * i - 2], kv[4 * i - 1], kv[4 * i] = ARGV[5 * i + 1], S[s + 4], ARGV[5 * i + 2], S[s + 5]
+      local a, s = LIMITS_AT + LIMIT_ARGS * (i - 1), STATE * (i - 1)
+      kv[4 * i - 3], kv[4 * i - 2] = ARGV[a + A_TAT_FIELD], S[s + TAT]
+      kv[4 * i - 1], kv[4 * i] = ARGV[a + A_FRAC_FIELD], S[s + FRAC]
     end
     if ttl > 0 then kv[#kv + 1], kv[#kv + 2] = 'x', now + ttl * 1000 end
     if L then

@@ -7,10 +7,28 @@ import (
 	"github.com/weir-go/weir/pkg/store"
 )
 
-// limitArgs are one limit's five arguments to take.lua: requests, per (µs), burst and the names
-// of the two hash fields that hold its bucket. They are formatted once per distinct limit and
-// kept, boxed, so that a decision formats and allocates nothing for them.
-type limitArgs [5]any
+// take.lua's arguments, as its header lays them out: now and the number of limits
+// (takeArgsBefore), each limit's limitArgs, then the ordered flag (takeArgsAfter) and one cost
+// a take.
+const (
+	takeArgsBefore = 2
+	takeArgsAfter  = 1
+)
+
+// The positions of one limit's arguments to take.lua, in its order (take.lua names them
+// A_REQUESTS .. A_FRAC_FIELD, counted from 1).
+const (
+	argRequests  = iota // requests
+	argPer              // per, in µs
+	argBurst            // burst
+	argTATField         // the name of the hash field that holds the bucket's TAT
+	argFracField        // the name of the field that holds the TAT's fraction of a µs
+	limitArgCount
+)
+
+// limitArgs are one limit's arguments to take.lua. They are formatted once per distinct limit
+// and kept, boxed, so that a decision formats and allocates nothing for them.
+type limitArgs [limitArgCount]any
 
 // argCache keeps the limitArgs of the limits a store has seen, up to maxCachedLimits of them (a
 // program with limits that keep changing gets them formatted afresh instead of a growing map).
@@ -28,7 +46,13 @@ func (c *argCache) get(l store.Limit) *limitArgs {
 	}
 	id := strconv.FormatInt(l.Requests, 10) + ":" + strconv.FormatInt(l.PerMicros(), 10) + ":" +
 		strconv.FormatInt(l.EffectiveBurst(), 10)
-	a := &limitArgs{l.Requests, l.PerMicros(), l.EffectiveBurst(), id + ":t", id + ":r"}
+	a := &limitArgs{
+		argRequests:  l.Requests,
+		argPer:       l.PerMicros(),
+		argBurst:     l.EffectiveBurst(),
+		argTATField:  id + ":t",
+		argFracField: id + ":r",
+	}
 	c.mu.Lock()
 	if c.n < maxCachedLimits {
 		if _, loaded := c.m.LoadOrStore(l, a); !loaded {
@@ -42,7 +66,7 @@ func (c *argCache) get(l store.Limit) *limitArgs {
 // takeArgs returns take.lua's arguments for limits and costs: ordered refuses every take after
 // the first refusal (a waiting line), otherwise each take is decided on its own.
 func (s *Store) takeArgs(limits []store.Limit, ordered bool, costs int, cost func(i int) int64) []any {
-	args := make([]any, 0, 3+5*len(limits)+costs)
+	args := make([]any, 0, takeArgsBefore+limitArgCount*len(limits)+takeArgsAfter+costs)
 	args = append(args, s.nowArg(), len(limits))
 	for _, l := range limits {
 		a := s.args.get(l)
