@@ -158,7 +158,7 @@ func (c *Client) Post(ctx context.Context, url, contentType string, body io.Read
 // the whole call, waits included. A response is returned as net/http would return it, its body
 // for the caller to close; a call whose attempts all failed (a transport error, or a retryable
 // status to the end) returns an *Error carrying the last status and cause. Limiter and breaker
-// refusals are ErrRateLimited, ErrQueueFull and breaker.ErrOpen.
+// refusals are ErrRateLimited, ErrLineFull and breaker.ErrOpen.
 func (c *Client) Do(ctx context.Context, req *http.Request) (*http.Response, error) {
 	return c.do(ctx, req, false)
 }

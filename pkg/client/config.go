@@ -60,7 +60,7 @@ type Config struct {
 	// rate limiting.
 	Limits []store.Limit
 	// MaxQueue bounds how many calls may wait for a token at once; one more fails at once with
-	// ErrQueueFull. Default 1000.
+	// ErrLineFull. Default 1000.
 	MaxQueue int
 	// Breaker is the circuit breaker's policy (see breaker.Config for its defaults).
 	Breaker breaker.Config

@@ -11,8 +11,8 @@ import (
 var (
 	// ErrClosed is returned by calls on a closed client, and by calls that Close cut short.
 	ErrClosed = errors.New("weir/client: client closed")
-	// ErrQueueFull means MaxQueue calls were already waiting for a token.
-	ErrQueueFull = errors.New("weir/client: waiting line full")
+	// ErrLineFull means MaxQueue calls were already waiting for a token.
+	ErrLineFull = errors.New("weir/client: waiting line full")
 	// ErrRateLimited means the wait for a token could not fit in the context's deadline.
 	ErrRateLimited = errors.New("weir/client: rate limited")
 )
