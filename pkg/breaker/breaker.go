@@ -44,6 +44,8 @@ type Config struct {
 	// IsFailure decides whether a finished attempt counts against the upstream. It is not asked
 	// about attempts the caller cancelled: those count as nothing. Nil means DefaultIsFailure.
 	IsFailure func(resp *http.Response, err error) bool
+	// Clock times the locally cached OPEN verdict. Nil means the system clock.
+	Clock clock.Clock
 }
 
 // DefaultIsFailure counts network errors, timeouts and 5xx responses other than 501 as failures.
@@ -70,9 +72,8 @@ type Breaker struct {
 	openUntil atomic.Int64 // unix ns of the cached OPEN verdict
 }
 
-// New validates cfg and returns the breaker called name in st. The clock may be nil (the system
-// clock).
-func New(st store.Breakers, name string, cfg Config, clk clock.Clock) (*Breaker, error) {
+// New validates cfg and returns the breaker called name in st.
+func New(st store.Breakers, name string, cfg Config) (*Breaker, error) {
 	if name == "" {
 		return nil, fmt.Errorf("%w: breaker name is empty", store.ErrInvalid)
 	}
@@ -80,6 +81,7 @@ func New(st store.Breakers, name string, cfg Config, clk clock.Clock) (*Breaker,
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
+	clk := cfg.Clock
 	if clk == nil {
 		clk = clock.Real()
 	}

@@ -75,7 +75,7 @@ func New(cfg Config) (*Client, error) {
 	if len(cfg.Limits) > 0 {
 		c.line = newWaitLine(cfg.Name, cfg.Limits, c.st, cfg.Clock, cfg.MaxQueue)
 	}
-	c.brk, err = breaker.New(c.st, cfg.Name, cfg.Breaker, cfg.Clock)
+	c.brk, err = breaker.New(c.st, cfg.Name, cfg.Breaker)
 	if err != nil {
 		return nil, fmt.Errorf("weir/client: Config.Breaker: %w", err)
 	}

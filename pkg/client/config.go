@@ -62,7 +62,8 @@ type Config struct {
 	// MaxQueue bounds how many calls may wait for a token at once; one more fails at once with
 	// ErrLineFull. Default 1000.
 	MaxQueue int
-	// Breaker is the circuit breaker's policy (see breaker.Config for its defaults).
+	// Breaker is the circuit breaker's policy (see breaker.Config for its defaults). Its nil Clock
+	// means the client's.
 	Breaker breaker.Config
 	// Retry is the retry policy.
 	Retry RetryConfig
@@ -154,6 +155,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real()
+	}
+	if cfg.Breaker.Clock == nil {
+		cfg.Breaker.Clock = cfg.Clock
 	}
 	r := &cfg.Retry
 	if r.MaxRetries == 0 {
