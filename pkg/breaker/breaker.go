@@ -5,14 +5,13 @@ package breaker
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
 	"sync/atomic"
 	"time"
 
+	"github.com/weir-go/weir/internal/tlserr"
 	"github.com/weir-go/weir/pkg/clock"
 	"github.com/weir-go/weir/pkg/store"
 )
@@ -49,14 +48,11 @@ type Config struct {
 }
 
 // DefaultIsFailure counts network errors, timeouts and 5xx responses other than 501 as failures.
-// A 429 is not one (it is the rate limiter's signal), nor is any other 4xx.
+// A 429 is not one (it is the rate limiter's signal), nor is any other 4xx, nor a certificate the
+// client rejects (that says nothing of the upstream's health).
 func DefaultIsFailure(resp *http.Response, err error) bool {
 	if err != nil {
-		// A certificate the client rejects says nothing about the upstream's health.
-		var certErr *tls.CertificateVerificationError
-		var unknownAuth x509.UnknownAuthorityError
-		var hostErr x509.HostnameError
-		return !errors.As(err, &certErr) && !errors.As(err, &unknownAuth) && !errors.As(err, &hostErr)
+		return !tlserr.IsCertificate(err)
 	}
 	return resp != nil && resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented
 }

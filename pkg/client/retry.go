@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"math"
 	"net/http"
@@ -11,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/weir-go/weir/internal/tlserr"
 	"github.com/weir-go/weir/pkg/headers"
 )
 
@@ -53,11 +53,9 @@ func (c *Client) retryableStatus(code int) bool {
 // retryableError reports whether a transport error may go away on another attempt. The caller's
 // own cancellation is checked before this is asked.
 func retryableError(err error) bool {
-	var certErr *tls.CertificateVerificationError
-	var unknownAuth x509.UnknownAuthorityError
-	var hostErr x509.HostnameError
+	// The next attempt would meet the same certificate, or the same server that does not speak TLS.
 	var recordErr tls.RecordHeaderError
-	if errors.As(err, &certErr) || errors.As(err, &unknownAuth) || errors.As(err, &hostErr) || errors.As(err, &recordErr) {
+	if tlserr.IsCertificate(err) || errors.As(err, &recordErr) {
 		return false
 	}
 	if errors.Is(err, context.Canceled) {
