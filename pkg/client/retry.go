@@ -4,12 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"math"
 	"net/http"
 	"net/url"
 	"slices"
 	"time"
 
+	"github.com/weir-go/weir/internal/backoff"
 	"github.com/weir-go/weir/internal/tlserr"
 	"github.com/weir-go/weir/pkg/headers"
 )
@@ -25,16 +25,15 @@ func retryAfter(resp *http.Response, now time.Time) (time.Duration, bool) {
 	return headers.RetryAfter(resp.Header, now)
 }
 
-// backoff returns the wait before attempt+1: exponential, capped, with full jitter unless the
-// policy says otherwise.
+// backoff returns the wait before attempt+1: exponential, capped, with full jitter over
+// [0, delay) unless the policy says otherwise.
 func (c *Client) backoff(attempt int) time.Duration {
 	r := c.cfg.Retry
-	d := float64(r.BaseDelay) * math.Pow(r.Multiplier, float64(attempt-1))
-	d = math.Min(d, float64(r.MaxDelay))
-	if !r.NoJitter {
-		d *= c.rand()
+	d := backoff.Exponential(r.BaseDelay, r.MaxDelay, r.Multiplier, attempt)
+	if r.NoJitter {
+		return d
 	}
-	return time.Duration(d)
+	return time.Duration(float64(d) * c.rand())
 }
 
 // idempotent reports whether req may be sent more than once.

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/weir-go/weir/internal/backoff"
 	"github.com/weir-go/weir/pkg/clock"
 	"github.com/weir-go/weir/pkg/store"
 )
@@ -337,12 +338,10 @@ func errorText(err error) string {
 	return s[:cut] + more
 }
 
-// backoff is the delay before the attempt after attempt: exponential with full jitter.
+// backoff is the delay before the attempt after attempt: RetryBase doubled per attempt (30 times
+// at most), capped at RetryMax, with full jitter over [0, delay].
 func (w *Worker) backoff(attempt int) time.Duration {
-	d := w.cfg.RetryBase << min(attempt-1, 30)
-	if d <= 0 || d > w.cfg.RetryMax {
-		d = w.cfg.RetryMax
-	}
+	d := backoff.Exponential(w.cfg.RetryBase, w.cfg.RetryMax, 2, min(attempt, 31))
 	return time.Duration(rand.Int64N(int64(d) + 1))
 }
 
