@@ -33,6 +33,9 @@ func (e *OpenError) Error() string {
 // Is makes errors.Is(err, ErrOpen) true.
 func (e *OpenError) Is(target error) bool { return target == ErrOpen }
 
+// RetryDelay returns RetryAfter: how long until a permit may be granted again.
+func (e *OpenError) RetryDelay() time.Duration { return e.RetryAfter }
+
 // Config is a breaker's policy and failure classification. Zero fields mean the defaults of
 // store.BreakerPolicy (5 consecutive failures, 60 s open, 1 probe, 1 success to close) and
 // DefaultIsFailure.

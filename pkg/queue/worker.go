@@ -18,8 +18,9 @@ import (
 
 // Handler runs one job and returns the result to store. An error schedules a retry (or, after
 // the last attempt, buries the job); wrap it with Permanent to bury at once, or return a
-// *RetryAfterError to say when to try again. ctx ends when the lease is lost or the worker stops
-// for good.
+// *RetryAfterError (or any error with a RetryDelay method, as the client's and breaker's errors
+// that carry a wait have) to say when to try again. ctx ends when the lease is lost or the worker
+// stops for good.
 type Handler func(ctx context.Context, l store.Lease) (result []byte, err error)
 
 // Permanent marks an error that no retry will mend: the job is buried at once.
@@ -35,6 +36,9 @@ type RetryAfterError struct {
 	Err   error
 	After time.Duration
 }
+
+// RetryDelay returns After.
+func (e *RetryAfterError) RetryDelay() time.Duration { return e.After }
 
 func (e *RetryAfterError) Error() string { return e.Err.Error() }
 func (e *RetryAfterError) Unwrap() error { return e.Err }
@@ -264,9 +268,8 @@ func (w *Worker) run(ctx, work context.Context, l store.Lease) (next *store.Leas
 			break
 		}
 		delay := w.backoff(l.Attempt)
-		var ra *RetryAfterError
-		if errors.As(err, &ra) {
-			delay = max(delay, ra.After)
+		if wait, ok := retryDelay(err); ok {
+			delay = max(delay, wait)
 		}
 		msg := errorText(err)
 		err = w.st.Retry(rctx, q, l.ID, l.Token, w.cfg.Clock.Now().Add(delay), msg)
