@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -61,10 +60,7 @@ type AdaptConfig struct {
 	MaxPause time.Duration
 }
 
-func (a AdaptConfig) withDefaults() (AdaptConfig, error) {
-	fieldErr := func(field, format string, v any) error {
-		return fmt.Errorf("weir/client: Config.%s "+format, field, v)
-	}
+func (a AdaptConfig) withDefaults() AdaptConfig {
 	if a.Factor == 0 {
 		a.Factor = DefaultAdaptFactor
 	}
@@ -77,17 +73,21 @@ func (a AdaptConfig) withDefaults() (AdaptConfig, error) {
 	if a.MaxPause == 0 {
 		a.MaxPause = DefaultAdaptMaxPause
 	}
+	return a
+}
+
+func (a AdaptConfig) validate() error {
 	switch {
 	case !(a.Factor > 0 && a.Factor < 1):
-		return a, fieldErr("Adapt.Factor", "must be in (0, 1), got %v", a.Factor)
+		return fieldError("Adapt.Factor", a.Factor, "in (0, 1)")
 	case !(a.Recover > 0 && a.Recover <= 1):
-		return a, fieldErr("Adapt.Recover", "must be in (0, 1], got %v", a.Recover)
+		return fieldError("Adapt.Recover", a.Recover, "in (0, 1]")
 	case a.Pause < time.Millisecond:
-		return a, fieldErr("Adapt.Pause", "must be ≥ 1ms, got %v", a.Pause)
+		return fieldError("Adapt.Pause", a.Pause, "≥ 1ms")
 	case a.MaxPause < time.Millisecond:
-		return a, fieldErr("Adapt.MaxPause", "must be ≥ 1ms, got %v", a.MaxPause)
+		return fieldError("Adapt.MaxPause", a.MaxPause, "≥ 1ms")
 	}
-	return a, nil
+	return nil
 }
 
 // adapter turns responses into what the store learns. It remembers the paces it last sent, so
