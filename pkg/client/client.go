@@ -1,9 +1,3 @@
-// Package client is Weir's HTTP client: every request waits for a token of the upstream's shared
-// rate limit, passes its shared circuit breaker, and is retried with backoff and jitter, honouring
-// what the server says (Retry-After) — so that a fleet of processes calls an API as one careful
-// client.
-//
-// A Client is safe for concurrent use.
 package client
 
 import (

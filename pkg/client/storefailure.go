@@ -72,10 +72,7 @@ func (g *guardedStore) usable() bool {
 }
 
 // observe notes how a call to the store went, and reports whether it failed for want of the store.
-// A call whose own context ended says nothing about the store's health: one caller's short
-// deadline must not take the store away from every other caller. Only a store that failed while
-// the caller could still wait is down: one that did not answer within its own timeout, or could
-// not be reached.
+// A call whose own context ended says nothing about the store's health.
 func (g *guardedStore) observe(ctx context.Context, err error) bool {
 	if err != nil && store.CallerEnded(ctx) {
 		return false

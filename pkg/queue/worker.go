@@ -17,10 +17,9 @@ import (
 )
 
 // Handler runs one job and returns the result to store. An error schedules a retry (or, after
-// the last attempt, buries the job); wrap it with Permanent to bury at once, or return a
-// *RetryAfterError (or any error with a RetryDelay method, as the client's and breaker's errors
-// that carry a wait have) to say when to try again. ctx ends when the lease is lost or the worker
-// stops for good.
+// the last attempt, buries the job); wrap it with Permanent to bury at once, or return an error
+// with a RetryDelay method (a *RetryAfterError, or the client's and breaker's errors that carry
+// a wait) to say when to try again. ctx ends when the lease is lost or the worker stops for good.
 type Handler func(ctx context.Context, l store.Lease) (result []byte, err error)
 
 // Permanent marks an error that no retry will mend: the job is buried at once.
