@@ -5,14 +5,13 @@ package breaker
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
 	"sync/atomic"
 	"time"
 
+	"github.com/weir-go/weir/internal/tlserr"
 	"github.com/weir-go/weir/pkg/clock"
 	"github.com/weir-go/weir/pkg/store"
 )
@@ -34,6 +33,9 @@ func (e *OpenError) Error() string {
 // Is makes errors.Is(err, ErrOpen) true.
 func (e *OpenError) Is(target error) bool { return target == ErrOpen }
 
+// RetryDelay returns RetryAfter: how long until a permit may be granted again.
+func (e *OpenError) RetryDelay() time.Duration { return e.RetryAfter }
+
 // Config is a breaker's policy and failure classification. Zero fields mean the defaults of
 // store.BreakerPolicy (5 consecutive failures, 60 s open, 1 probe, 1 success to close) and
 // DefaultIsFailure.
@@ -44,17 +46,16 @@ type Config struct {
 	// IsFailure decides whether a finished attempt counts against the upstream. It is not asked
 	// about attempts the caller cancelled: those count as nothing. Nil means DefaultIsFailure.
 	IsFailure func(resp *http.Response, err error) bool
+	// Clock times the locally cached OPEN verdict. Nil means the system clock.
+	Clock clock.Clock
 }
 
 // DefaultIsFailure counts network errors, timeouts and 5xx responses other than 501 as failures.
-// A 429 is not one (it is the rate limiter's signal), nor is any other 4xx.
+// A 429 is not one (it is the rate limiter's signal), nor is any other 4xx, nor a certificate the
+// client rejects (that says nothing of the upstream's health).
 func DefaultIsFailure(resp *http.Response, err error) bool {
 	if err != nil {
-		// A certificate the client rejects says nothing about the upstream's health.
-		var certErr *tls.CertificateVerificationError
-		var unknownAuth x509.UnknownAuthorityError
-		var hostErr x509.HostnameError
-		return !errors.As(err, &certErr) && !errors.As(err, &unknownAuth) && !errors.As(err, &hostErr)
+		return !tlserr.IsCertificate(err)
 	}
 	return resp != nil && resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented
 }
@@ -70,9 +71,8 @@ type Breaker struct {
 	openUntil atomic.Int64 // unix ns of the cached OPEN verdict
 }
 
-// New validates cfg and returns the breaker called name in st. The clock may be nil (the system
-// clock).
-func New(st store.Breakers, name string, cfg Config, clk clock.Clock) (*Breaker, error) {
+// New validates cfg and returns the breaker called name in st.
+func New(st store.Breakers, name string, cfg Config) (*Breaker, error) {
 	if name == "" {
 		return nil, fmt.Errorf("%w: breaker name is empty", store.ErrInvalid)
 	}
@@ -80,6 +80,7 @@ func New(st store.Breakers, name string, cfg Config, clk clock.Clock) (*Breaker,
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
+	clk := cfg.Clock
 	if clk == nil {
 		clk = clock.Real()
 	}

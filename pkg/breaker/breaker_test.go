@@ -33,7 +33,7 @@ func TestOpenVerdictIsCachedLocally(t *testing.T) {
 	ctx := context.Background()
 	fake := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	st := &countingStore{Breakers: memory.New(memory.WithClock(fake))}
-	b, err := breaker.New(st, "api", breaker.Config{BreakerPolicy: store.BreakerPolicy{ConsecutiveFailures: 2, OpenTimeout: time.Minute}}, fake)
+	b, err := breaker.New(st, "api", breaker.Config{BreakerPolicy: store.BreakerPolicy{ConsecutiveFailures: 2, OpenTimeout: time.Minute}, Clock: fake})
 	require.NoError(t, err)
 
 	for range 2 {
@@ -63,11 +63,11 @@ func TestOpenTimeSeenByAnotherProcessIsCachedToo(t *testing.T) {
 	ctx := context.Background()
 	fake := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	shared := memory.New(memory.WithClock(fake))
-	cfg := breaker.Config{BreakerPolicy: store.BreakerPolicy{ConsecutiveFailures: 1, OpenTimeout: time.Minute}}
-	a, err := breaker.New(shared, "api", cfg, fake)
+	cfg := breaker.Config{BreakerPolicy: store.BreakerPolicy{ConsecutiveFailures: 1, OpenTimeout: time.Minute}, Clock: fake}
+	a, err := breaker.New(shared, "api", cfg)
 	require.NoError(t, err)
 	bst := &countingStore{Breakers: shared}
-	b, err := breaker.New(bst, "api", cfg, fake)
+	b, err := breaker.New(bst, "api", cfg)
 	require.NoError(t, err)
 
 	p, err := a.Allow(ctx)
@@ -104,7 +104,7 @@ func TestDefaultIsFailure(t *testing.T) {
 }
 
 func TestCallerCancellationCountsAsNothing(t *testing.T) {
-	b, err := breaker.New(memory.New(), "api", breaker.Config{}, nil)
+	b, err := breaker.New(memory.New(), "api", breaker.Config{})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -113,15 +113,15 @@ func TestCallerCancellationCountsAsNothing(t *testing.T) {
 }
 
 func TestBadConfig(t *testing.T) {
-	_, err := breaker.New(memory.New(), "api", breaker.Config{BreakerPolicy: store.BreakerPolicy{SuccessThreshold: -1}}, nil)
+	_, err := breaker.New(memory.New(), "api", breaker.Config{BreakerPolicy: store.BreakerPolicy{SuccessThreshold: -1}})
 	require.ErrorIs(t, err, store.ErrInvalid)
 	assert.Contains(t, err.Error(), "SuccessThreshold")
-	_, err = breaker.New(memory.New(), "", breaker.Config{}, nil)
+	_, err = breaker.New(memory.New(), "", breaker.Config{})
 	require.ErrorIs(t, err, store.ErrInvalid)
 }
 
 func ExampleBreaker() {
-	b, err := breaker.New(memory.New(), "payments", breaker.Config{BreakerPolicy: store.BreakerPolicy{ConsecutiveFailures: 2}}, nil)
+	b, err := breaker.New(memory.New(), "payments", breaker.Config{BreakerPolicy: store.BreakerPolicy{ConsecutiveFailures: 2}})
 	if err != nil {
 		panic(err)
 	}

@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -20,27 +19,11 @@ const (
 	DefaultAdaptMaxPause = time.Minute
 )
 
-// AdaptConfig is how the client listens to what servers say about their limits (package
-// headers lists the families it reads). What it learns is kept in the store, beside
-// the key's buckets, so the whole fleet obeys it:
-//
-//   - a quota exhausted (remaining 0) with a reset time pauses the key until the reset, for
-//     MaxPause at most;
-//   - a quota running low (what is left would not last until the reset at the configured rate)
-//     is spread over the time to the reset: a pace of one request (or unit of cost, for quotas of
-//     tokens or points) every reset/remaining (every MaxPause at most), with a burst of one;
-//   - a rejection (429; 503 or 403 that say so, by Retry-After or a spent quota) that carries no
-//     quota pauses the key: for the server's Retry-After, keeping the pace a quota stated on
-//     the server's other responses set (Discord's global limit), or, from a server that never
-//     states one, coming back one request at a time at the rate the server let through; with no
-//     Retry-After, cutting the key's rate (multiplicative decrease, see store.Backoff), which then
-//     recovers additively with every admitted request. The first such rejection of a key knows
-//     nothing of the server's rate: the fleet comes back no faster than one request per four
-//     round trips of the refused request (store.Backoff.RoundTrip). A bare 503 is the server
-//     failing: the breaker's business, not a cut.
-//
-// The configured Limits stay the ceiling: nothing a server says raises them. Adaptation needs
-// Limits (a key to pace) and a store that implements store.Learner (both of Weir's do).
+// AdaptConfig is how the client listens to what servers say about their limits: a spent or
+// running-low quota pauses or paces the key, a rejection without one pauses it or cuts its rate
+// (the package documentation has the rules). What it learns is kept in the store for the whole
+// fleet, and the configured Limits stay the ceiling. It needs Limits and a store that implements
+// store.Learner (both of Weir's do).
 type AdaptConfig struct {
 	// Off turns adaptation off: rate-limit headers are ignored, and only Retry-After on a 429 or
 	// 503 pauses the key (as it always does).
@@ -61,10 +44,7 @@ type AdaptConfig struct {
 	MaxPause time.Duration
 }
 
-func (a AdaptConfig) withDefaults() (AdaptConfig, error) {
-	fieldErr := func(field, format string, v any) error {
-		return fmt.Errorf("weir/client: Config.%s "+format, field, v)
-	}
+func (a AdaptConfig) withDefaults() AdaptConfig {
 	if a.Factor == 0 {
 		a.Factor = DefaultAdaptFactor
 	}
@@ -77,17 +57,21 @@ func (a AdaptConfig) withDefaults() (AdaptConfig, error) {
 	if a.MaxPause == 0 {
 		a.MaxPause = DefaultAdaptMaxPause
 	}
+	return a
+}
+
+func (a AdaptConfig) validate() error {
 	switch {
 	case !(a.Factor > 0 && a.Factor < 1):
-		return a, fieldErr("Adapt.Factor", "must be in (0, 1), got %v", a.Factor)
+		return fieldError("Adapt.Factor", a.Factor, "in (0, 1)")
 	case !(a.Recover > 0 && a.Recover <= 1):
-		return a, fieldErr("Adapt.Recover", "must be in (0, 1], got %v", a.Recover)
+		return fieldError("Adapt.Recover", a.Recover, "in (0, 1]")
 	case a.Pause < time.Millisecond:
-		return a, fieldErr("Adapt.Pause", "must be ≥ 1ms, got %v", a.Pause)
+		return fieldError("Adapt.Pause", a.Pause, "≥ 1ms")
 	case a.MaxPause < time.Millisecond:
-		return a, fieldErr("Adapt.MaxPause", "must be ≥ 1ms, got %v", a.MaxPause)
+		return fieldError("Adapt.MaxPause", a.MaxPause, "≥ 1ms")
 	}
-	return a, nil
+	return nil
 }
 
 // adapter turns responses into what the store learns. It remembers the paces it last sent, so
@@ -121,11 +105,8 @@ type adapter struct {
 // quotaFresh is how long a stated quota keeps a key's pace the server's business.
 const quotaFresh = time.Minute
 
-// resetOf returns how long until q resets, as tightly as this window's responses tell. Servers
-// that count the delay in whole seconds round it (up, usually): each response then bounds the
-// reset from above, and the earliest bound heard in the same window is the truest. A bound more
-// than a second later than the one kept is a new window's. window is about the length of q's
-// window: the longest time to its reset heard so far.
+// resetOf returns how long until q resets, as tightly as this window's responses tell (the
+// earliest bound heard), and about how long q's window is: the longest time to its reset heard.
 func (a *adapter) resetOf(q headers.Quota, now time.Time) (reset, window time.Duration) {
 	at := now.Add(q.Reset)
 	id := q.Name + "\x00" + q.Unit
@@ -224,13 +205,7 @@ func (a *adapter) observe(ctx context.Context, resp *http.Response, cost int64, 
 }
 
 // spread paces what is left of each quota running low over the time to its reset. The pace
-// outlives the reset by about a window (the longest time to a reset heard, at most a minute):
-// the next window is likely like this one, and the first response in it replaces the pace
-// anyway; this keeps the fleet from bursting into a fresh window with every request that
-// waited, even when the last pace was set just before the reset. A reset beyond MaxPause is
-// believed for the pace's rate (a long window's quota is spread over it, one request per
-// MaxPause at most), not for its life: the pace then lapses MaxPause and a window on, unless a
-// response restates it, so that one absurd reset cannot hold the key for a day.
+// outlives the reset by about a window; a reset beyond MaxPause sets its rate, not its life.
 func (a *adapter) spread(ctx context.Context, sig headers.Signal, cost int64, now time.Time) {
 	var req, unit store.Pace
 	var reqReset, unitReset time.Time

@@ -1,9 +1,3 @@
-// Package client is Weir's HTTP client: every request waits for a token of the upstream's shared
-// rate limit, passes its shared circuit breaker, and is retried with backoff and jitter, honouring
-// what the server says (Retry-After) — so that a fleet of processes calls an API as one careful
-// client.
-//
-// A Client is safe for concurrent use.
 package client
 
 import (
@@ -50,8 +44,8 @@ type call struct{ cancel context.CancelFunc }
 
 // New validates cfg and returns a client. An invalid field is an error naming it.
 func New(cfg Config) (*Client, error) {
-	cfg, err := cfg.withDefaults()
-	if err != nil {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	c := &Client{cfg: cfg, rand: cfg.Rand, calls: make(map[*call]struct{}), closing: make(chan struct{})}
@@ -75,10 +69,11 @@ func New(cfg Config) (*Client, error) {
 	if len(cfg.Limits) > 0 {
 		c.line = newWaitLine(cfg.Name, cfg.Limits, c.st, cfg.Clock, cfg.MaxQueue)
 	}
-	c.brk, err = breaker.New(c.st, cfg.Name, cfg.Breaker, cfg.Clock)
+	brk, err := breaker.New(c.st, cfg.Name, cfg.Breaker)
 	if err != nil {
 		return nil, fmt.Errorf("weir/client: Config.Breaker: %w", err)
 	}
+	c.brk = brk
 	c.redact = newRedactor(cfg.SensitiveHeaders)
 	c.metrics, err = newMetrics(cfg.Name, cfg.Registerer)
 	if err != nil {
@@ -158,7 +153,7 @@ func (c *Client) Post(ctx context.Context, url, contentType string, body io.Read
 // the whole call, waits included. A response is returned as net/http would return it, its body
 // for the caller to close; a call whose attempts all failed (a transport error, or a retryable
 // status to the end) returns an *Error carrying the last status and cause. Limiter and breaker
-// refusals are ErrRateLimited, ErrQueueFull and breaker.ErrOpen.
+// refusals are ErrRateLimited, ErrLineFull and breaker.ErrOpen.
 func (c *Client) Do(ctx context.Context, req *http.Request) (*http.Response, error) {
 	return c.do(ctx, req, false)
 }
@@ -250,119 +245,168 @@ func (c *Client) sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// attempts is the retry loop.
+// outgoing is what every attempt of one call sends, and how.
+type outgoing struct {
+	req          *http.Request
+	call         *call
+	body         *replayBody
+	viaRoundTrip bool
+	priority     int
+	cost         int64
+	maxAttempts  int
+}
+
+// attempt is what one try of a call came to.
+type attempt struct {
+	n    int            // counts from 1; 0 is none yet
+	resp *http.Response // nil after a transport error; drained once the attempt failed
+	err  error          // nil on success; else a transport error or a *StatusError
+	// retryable is false for a failure that another attempt would meet again.
+	retryable  bool
+	serverWait time.Duration // what the server asked to wait, 0 when it did not say
+	said       bool          // the server named a wait
+	paused     bool          // the key is paused in the store for everyone
+	at         time.Time     // when the attempt ended
+}
+
+// attempts sends the request until an attempt succeeds or the retry policy gives up.
 func (c *Client) attempts(ctx context.Context, req *http.Request, k *call, viaRoundTrip bool) (*http.Response, error) {
 	body, err := newReplayBody(req, c.cfg.MaxBodyBuffer)
 	if err != nil {
-		return nil, c.fail(req, 0, nil, 0, err)
+		return nil, c.fail(req, attempt{}, err)
 	}
-	maxAttempts := 1 + max(0, c.cfg.Retry.MaxRetries)
-	if !body.replayable || (!c.cfg.Retry.AllMethods && !idempotent(req)) {
-		maxAttempts = 1
-	}
-	priority, cost := priorityOf(ctx), costOf(ctx)
-	var last *http.Response // the previous attempt's response, body already drained
-	var lastWait time.Duration
-	for attempt := 1; ; attempt++ {
-		if c.line != nil {
-			waitStart := c.cfg.Clock.Now()
-			waited, err := c.line.wait(ctx, priority, cost)
-			c.metrics.waited(waited, c.cfg.Clock.Now().Sub(waitStart), err)
-			if err != nil {
-				return nil, c.fail(req, attempt-1, last, lastWait, err)
-			}
-		}
-		permit, err := c.brk.Allow(ctx)
+	o := &outgoing{req: req, call: k, body: body, viaRoundTrip: viaRoundTrip,
+		priority: priorityOf(ctx), cost: costOf(ctx), maxAttempts: c.maxAttempts(req, body)}
+	var last attempt // the previous attempt, failed
+	for n := 1; ; n++ {
+		permit, err := c.admit(ctx, o)
 		if err != nil {
-			if errors.Is(err, breaker.ErrOpen) {
-				c.metrics.breakerRejected()
-			}
-			return nil, c.fail(req, attempt-1, last, lastWait, err)
+			return nil, c.fail(req, last, err)
 		}
-		if permit.Changed {
-			c.breakerChanged(permit.State)
+		a := c.try(ctx, o, n, permit)
+		if a.err == nil {
+			return a.resp, nil
 		}
-
-		var sent time.Time // when the attempt went, for the adapter's round trip
-		if c.adapt != nil {
-			sent = c.cfg.Clock.Now()
-		}
-		resp, sendErr := c.send(ctx, req, k, body, attempt, viaRoundTrip)
-		outcome := c.brk.Classify(ctx, resp, sendErr)
-		// Cut short by Close, refused by net/http before anything was sent, or a redirect the
-		// policy refused: none says anything about the upstream's health.
-		local := sendErr != nil && (refusedLocally(sendErr) || errors.Is(sendErr, ErrRedirectRefused))
-		if sendErr != nil && (c.isClosed() || local) {
-			outcome = store.Ignored
-		}
-		st, recErr := c.brk.Record(ctx, permit, outcome)
-		if recErr != nil {
-			c.cfg.Logger.LogAttrs(ctx, levelWarn, "weir: breaker record failed", c.attr(), errAttr(recErr))
-		} else if st.Changed {
-			c.breakerChanged(st.State)
-		}
-		now := c.cfg.Clock.Now()
-		var limited, paused bool // a rate-limit refusal; the key paused for it
-		if resp != nil && c.adapt != nil {
-			limited, paused = c.adapt.observe(ctx, resp, cost, now, now.Sub(sent))
-		}
-		// A 403 that says it is a rate limit (GitHub's spent quota, or its secondary limit's
-		// retry-after) is retried as a 429 would be.
-		if sendErr == nil && !c.retryableStatus(resp.StatusCode) &&
-			!(limited && resp.StatusCode == http.StatusForbidden && c.retryableStatus(http.StatusTooManyRequests)) {
-			return resp, nil
-		}
-
-		c.metrics.attemptFailed()
-		serverWait, said := retryAfter(resp, now)
-		if said && !paused && resp != nil && c.line != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
-			// The server's word pauses the key for everyone sharing the store.
-			pause := min(serverWait, c.cfg.Retry.MaxRetryAfter)
-			if err := c.st.Block(ctx, c.cfg.Name, now.Add(pause)); err != nil {
-				c.cfg.Logger.LogAttrs(ctx, levelWarn, "weir: block failed", c.attr(), errAttr(err))
-			} else {
-				paused = true
-			}
-		}
-		lastErr, status := sendErr, 0
-		if resp != nil {
-			status = resp.StatusCode
-			lastErr = &StatusError{StatusCode: resp.StatusCode, Status: resp.Status}
-			drain(resp.Body)
-		}
-		retry := attempt < maxAttempts && ctx.Err() == nil && !c.isClosed() && (sendErr == nil || !local && retryableError(sendErr))
+		delay, retry := c.nextDelay(ctx, o, a)
 		if !retry {
-			return nil, c.fail(req, attempt, resp, serverWait, lastErr)
-		}
-		delay := c.backoff(attempt)
-		if said {
-			delay = max(delay, min(serverWait, c.cfg.Retry.MaxRetryAfter))
-		}
-		if paused {
-			// The key is paused in the store for everyone: the retry waits in the line, in
-			// turn, for exactly as long as the pause lasts, not on a timer of its own.
-			delay = 0
-		}
-		if dl, ok := ctx.Deadline(); ok && now.Add(delay).After(dl) {
-			return nil, c.fail(req, attempt, resp, serverWait, lastErr)
+			return nil, c.fail(req, a, a.err)
 		}
 		c.metrics.retried()
 		c.cfg.Logger.LogAttrs(ctx, levelDebug, "weir: retrying", c.attr(),
-			attrInt("attempt", attempt), attrInt("status", status), attrDur("delay", delay), errAttr(lastErr))
+			attrInt("attempt", n), attrInt("status", a.status()), attrDur("delay", delay), errAttr(a.err))
 		if !c.sleep(ctx, delay) {
-			cause := context.Cause(ctx)
-			if cause == nil {
-				cause = ErrClosed
-			}
-			return nil, c.fail(req, attempt, resp, serverWait, cause)
+			return nil, c.fail(req, a, sleepCut(ctx))
 		}
-		last, lastWait = resp, serverWait
+		last = a
 	}
+}
+
+// admit waits for the call's turn: a token from the waiting line (when there are limits), then a
+// permit from the breaker.
+func (c *Client) admit(ctx context.Context, o *outgoing) (store.Permit, error) {
+	if c.line != nil {
+		start := c.cfg.Clock.Now()
+		waited, err := c.line.wait(ctx, o.priority, o.cost)
+		c.metrics.waited(waited, c.cfg.Clock.Now().Sub(start), err)
+		if err != nil {
+			return store.Permit{}, err
+		}
+	}
+	permit, err := c.brk.Allow(ctx)
+	if err != nil {
+		if errors.Is(err, breaker.ErrOpen) {
+			c.metrics.breakerRejected()
+		}
+		return permit, err
+	}
+	if permit.Changed {
+		c.breakerChanged(permit.State)
+	}
+	return permit, nil
+}
+
+// try sends attempt n under permit, and tells the breaker and the adapter how it went.
+func (c *Client) try(ctx context.Context, o *outgoing, n int, permit store.Permit) attempt {
+	var sent time.Time // when the attempt went, for the adapter's round trip
+	if c.adapt != nil {
+		sent = c.cfg.Clock.Now()
+	}
+	resp, err := c.send(ctx, o, n)
+	local := err != nil && (refusedLocally(err) || errors.Is(err, ErrRedirectRefused))
+	c.record(ctx, permit, resp, err, local)
+	a := attempt{n: n, resp: resp, err: err, at: c.cfg.Clock.Now()}
+	var limited bool // the response is a rate-limit refusal
+	if resp != nil && c.adapt != nil {
+		limited, a.paused = c.adapt.observe(ctx, resp, o.cost, a.at, a.at.Sub(sent))
+	}
+	if err == nil && !c.failedStatus(resp.StatusCode, limited) {
+		return a
+	}
+	c.failed(ctx, &a, local)
+	return a
+}
+
+// record reports an attempt's outcome to the breaker. One cut short by Close, refused by net/http
+// before anything was sent, or stopped at a redirect the policy refused (local) says nothing about
+// the upstream's health.
+func (c *Client) record(ctx context.Context, permit store.Permit, resp *http.Response, err error, local bool) {
+	outcome := c.brk.Classify(ctx, resp, err)
+	if err != nil && (c.isClosed() || local) {
+		outcome = store.Ignored
+	}
+	st, recErr := c.brk.Record(ctx, permit, outcome)
+	if recErr != nil {
+		c.cfg.Logger.LogAttrs(ctx, levelWarn, "weir: breaker record failed", c.attr(), errAttr(recErr))
+	} else if st.Changed {
+		c.breakerChanged(st.State)
+	}
+}
+
+// failed completes a failed attempt: whether it is worth retrying, what the server asked to wait
+// (which pauses the key for everyone sharing the store), and its response drained.
+func (c *Client) failed(ctx context.Context, a *attempt, local bool) {
+	c.metrics.attemptFailed()
+	a.retryable = a.err == nil || !local && retryableError(a.err)
+	a.serverWait, a.said = retryAfter(a.resp, a.at)
+	if a.said && !a.paused && c.pausesKey(a.resp) {
+		a.paused = c.pauseKey(ctx, a.at, a.serverWait)
+	}
+	if a.resp != nil {
+		a.err = &StatusError{StatusCode: a.resp.StatusCode, Status: a.resp.Status}
+		drain(a.resp.Body)
+	}
+}
+
+// pauseKey pauses the key in the store for the server's wait, at most Retry.MaxRetryAfter; it
+// reports whether the pause took.
+func (c *Client) pauseKey(ctx context.Context, now time.Time, wait time.Duration) bool {
+	if err := c.st.Block(ctx, c.cfg.Name, now.Add(min(wait, c.cfg.Retry.MaxRetryAfter))); err != nil {
+		c.cfg.Logger.LogAttrs(ctx, levelWarn, "weir: block failed", c.attr(), errAttr(err))
+		return false
+	}
+	return true
+}
+
+// status is the attempt's response status, 0 without a response.
+func (a attempt) status() int {
+	if a.resp == nil {
+		return 0
+	}
+	return a.resp.StatusCode
+}
+
+// sleepCut is why a sleep between attempts ended early: the caller's cause, or Close.
+func sleepCut(ctx context.Context) error {
+	if cause := context.Cause(ctx); cause != nil {
+		return cause
+	}
+	return ErrClosed
 }
 
 // send makes one attempt under the per-attempt timeout. The timeout stays in force while the
 // caller reads the body, and is released when the body is closed.
-func (c *Client) send(ctx context.Context, req *http.Request, k *call, body *replayBody, attempt int, viaRoundTrip bool) (*http.Response, error) {
+func (c *Client) send(ctx context.Context, o *outgoing, attempt int) (*http.Response, error) {
+	req := o.req
 	var actx context.Context
 	var cancel context.CancelFunc
 	if c.cfg.AttemptTimeout > 0 {
@@ -370,19 +414,19 @@ func (c *Client) send(ctx context.Context, req *http.Request, k *call, body *rep
 	} else {
 		actx, cancel = context.WithCancel(ctx)
 	}
-	if err := c.track(k, cancel); err != nil {
+	if err := c.track(o.call, cancel); err != nil {
 		cancel()
 		return nil, err
 	}
 	r := req.WithContext(actx) // a shallow copy: the client changes only its context and body
-	if err := body.rewind(r, attempt); err != nil {
+	if err := o.body.rewind(r, attempt); err != nil {
 		cancel()
 		return nil, err
 	}
 	start := c.cfg.Clock.Now()
 	var resp *http.Response
 	var err error
-	if viaRoundTrip {
+	if o.viaRoundTrip {
 		resp, err = c.transport.RoundTrip(r)
 	} else {
 		resp, err = c.http.Do(r)
@@ -417,16 +461,14 @@ func (c *Client) send(ctx context.Context, req *http.Request, k *call, body *rep
 	return resp, nil
 }
 
-// fail builds the error of a call that ends without a response for the caller.
-func (c *Client) fail(req *http.Request, attempts int, resp *http.Response, serverWait time.Duration, err error) error {
-	if attempts == 0 && resp == nil {
+// fail builds the error of a call that ends without a response for the caller, its last attempt
+// being last.
+func (c *Client) fail(req *http.Request, last attempt, err error) error {
+	if last.n == 0 {
 		return err // refused before anything was sent: the refusal is the whole story
 	}
-	e := &Error{Method: req.Method, URL: c.redact.url(req.URL), Attempts: attempts, RetryAfter: serverWait, Err: err}
-	if resp != nil {
-		e.StatusCode = resp.StatusCode
-	}
-	return e
+	return &Error{Method: req.Method, URL: c.redact.url(req.URL), Attempts: last.n, StatusCode: last.status(),
+		RetryAfter: last.serverWait, Err: err}
 }
 
 func (c *Client) breakerChanged(to store.BreakerState) {

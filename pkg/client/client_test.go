@@ -307,7 +307,7 @@ func TestWaitingLineIsBounded(t *testing.T) {
 	}
 	start := time.Now()
 	err = get(t, c, context.Background(), u.URL)
-	require.ErrorIs(t, err, client.ErrQueueFull)
+	require.ErrorIs(t, err, client.ErrLineFull)
 	assert.Less(t, time.Since(start), 100*time.Millisecond)
 	assert.EqualValues(t, 1, c.Stats().RateLimited)
 

@@ -60,9 +60,10 @@ type Config struct {
 	// rate limiting.
 	Limits []store.Limit
 	// MaxQueue bounds how many calls may wait for a token at once; one more fails at once with
-	// ErrQueueFull. Default 1000.
+	// ErrLineFull. Default 1000.
 	MaxQueue int
-	// Breaker is the circuit breaker's policy (see breaker.Config for its defaults).
+	// Breaker is the circuit breaker's policy (see breaker.Config for its defaults). Its nil Clock
+	// means the client's.
 	Breaker breaker.Config
 	// Retry is the retry policy.
 	Retry RetryConfig
@@ -126,16 +127,10 @@ type RetryConfig struct {
 
 var defaultRetryStatuses = []int{408, 429, 500, 502, 503, 504}
 
-// withDefaults fills the zero fields and validates the result.
-func (cfg Config) withDefaults() (Config, error) {
-	bad := func(field string, v any, want string) (Config, error) {
-		return cfg, fmt.Errorf("weir/client: Config.%s must be %s, got %v", field, want, v)
-	}
+// withDefaults fills the zero fields with their defaults.
+func (cfg Config) withDefaults() Config {
 	if cfg.Name == "" {
 		cfg.Name = DefaultName
-	}
-	if err := store.ValidateName("Config.Name", cfg.Name); err != nil {
-		return cfg, fmt.Errorf("weir/client: %w", err)
 	}
 	if cfg.MaxQueue == 0 {
 		cfg.MaxQueue = DefaultMaxQueue
@@ -155,7 +150,17 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real()
 	}
-	r := &cfg.Retry
+	if cfg.Breaker.Clock == nil {
+		cfg.Breaker.Clock = cfg.Clock
+	}
+	cfg.Retry = cfg.Retry.withDefaults()
+	if !cfg.Adapt.Off {
+		cfg.Adapt = cfg.Adapt.withDefaults()
+	}
+	return cfg
+}
+
+func (r RetryConfig) withDefaults() RetryConfig {
 	if r.MaxRetries == 0 {
 		r.MaxRetries = DefaultMaxRetries
 	}
@@ -174,48 +179,68 @@ func (cfg Config) withDefaults() (Config, error) {
 	if r.RetryStatuses == nil {
 		r.RetryStatuses = defaultRetryStatuses
 	}
+	return r
+}
+
+// validate checks a Config whose defaults are filled; an error names the field at fault.
+func (cfg Config) validate() error {
+	if err := store.ValidateName("Config.Name", cfg.Name); err != nil {
+		return fmt.Errorf("weir/client: %w", err)
+	}
 	for i, l := range cfg.Limits {
 		if err := l.Validate(); err != nil {
-			return cfg, fmt.Errorf("weir/client: Config.Limits[%d]: %w", i, err)
+			return fmt.Errorf("weir/client: Config.Limits[%d]: %w", i, err)
 		}
 	}
 	switch {
 	case cfg.MaxQueue < 0:
-		return bad("MaxQueue", cfg.MaxQueue, "≥ 1")
+		return fieldError("MaxQueue", cfg.MaxQueue, "≥ 1")
 	case cfg.OnStoreFailure < FailClosed || cfg.OnStoreFailure > FallBackLocal:
-		return bad("OnStoreFailure", cfg.OnStoreFailure, "FailClosed, FailOpen or FallBackLocal")
+		return fieldError("OnStoreFailure", cfg.OnStoreFailure, "FailClosed, FailOpen or FallBackLocal")
 	case cfg.OnStoreFailure == FallBackLocal && (math.IsNaN(cfg.LocalShare) || cfg.LocalShare <= 0 || cfg.LocalShare > 1):
-		return bad("LocalShare", cfg.LocalShare, "in (0, 1] with FallBackLocal")
+		return fieldError("LocalShare", cfg.LocalShare, "in (0, 1] with FallBackLocal")
 	case cfg.StoreRetryInterval < 0:
-		return bad("StoreRetryInterval", cfg.StoreRetryInterval, "> 0")
+		return fieldError("StoreRetryInterval", cfg.StoreRetryInterval, "> 0")
 	case cfg.MaxBodyBuffer < 0:
-		return bad("MaxBodyBuffer", cfg.MaxBodyBuffer, "≥ 0")
-	case r.MaxRetries < NoRetries:
-		return bad("Retry.MaxRetries", r.MaxRetries, "≥ 0, or NoRetries")
-	case r.BaseDelay < 0:
-		return bad("Retry.BaseDelay", r.BaseDelay, "≥ 0")
-	case r.MaxDelay < r.BaseDelay:
-		return bad("Retry.MaxDelay", r.MaxDelay, fmt.Sprintf("≥ Retry.BaseDelay (%v)", r.BaseDelay))
-	case math.IsNaN(r.Multiplier) || math.IsInf(r.Multiplier, 0) || r.Multiplier < 1:
-		return bad("Retry.Multiplier", r.Multiplier, "a finite number ≥ 1")
-	case r.MaxRetryAfter < 0:
-		return bad("Retry.MaxRetryAfter", r.MaxRetryAfter, "≥ 0")
+		return fieldError("MaxBodyBuffer", cfg.MaxBodyBuffer, "≥ 0")
 	}
-	for _, code := range r.RetryStatuses {
-		if code < 100 || code > 599 {
-			return bad("Retry.RetryStatuses", code, "HTTP status codes (100–599)")
-		}
+	if err := cfg.Retry.validate(); err != nil {
+		return err
 	}
 	if !cfg.Adapt.Off {
-		a, err := cfg.Adapt.withDefaults()
-		if err != nil {
-			return cfg, err
+		if err := cfg.Adapt.validate(); err != nil {
+			return err
 		}
-		cfg.Adapt = a
 	}
 	p := cfg.Breaker.BreakerPolicy.WithDefaults()
 	if err := p.Validate(); err != nil {
-		return cfg, fmt.Errorf("weir/client: Config.Breaker: %w", err)
+		return fmt.Errorf("weir/client: Config.Breaker: %w", err)
 	}
-	return cfg, nil
+	return nil
+}
+
+func (r RetryConfig) validate() error {
+	switch {
+	case r.MaxRetries < NoRetries:
+		return fieldError("Retry.MaxRetries", r.MaxRetries, "≥ 0, or NoRetries")
+	case r.BaseDelay < 0:
+		return fieldError("Retry.BaseDelay", r.BaseDelay, "≥ 0")
+	case r.MaxDelay < r.BaseDelay:
+		return fieldError("Retry.MaxDelay", r.MaxDelay, fmt.Sprintf("≥ Retry.BaseDelay (%v)", r.BaseDelay))
+	case math.IsNaN(r.Multiplier) || math.IsInf(r.Multiplier, 0) || r.Multiplier < 1:
+		return fieldError("Retry.Multiplier", r.Multiplier, "a finite number ≥ 1")
+	case r.MaxRetryAfter < 0:
+		return fieldError("Retry.MaxRetryAfter", r.MaxRetryAfter, "≥ 0")
+	}
+	for _, code := range r.RetryStatuses {
+		if code < 100 || code > 599 {
+			return fieldError("Retry.RetryStatuses", code, "HTTP status codes (100–599)")
+		}
+	}
+	return nil
+}
+
+// fieldError says that Config's field (a path such as "Retry.MaxDelay") is v, not what it must be.
+func fieldError(field string, v any, want string) error {
+	return fmt.Errorf("weir/client: Config.%s must be %s, got %v", field, want, v)
 }

@@ -11,8 +11,8 @@ import (
 var (
 	// ErrClosed is returned by calls on a closed client, and by calls that Close cut short.
 	ErrClosed = errors.New("weir/client: client closed")
-	// ErrQueueFull means MaxQueue calls were already waiting for a token.
-	ErrQueueFull = errors.New("weir/client: waiting line full")
+	// ErrLineFull means MaxQueue calls were already waiting for a token.
+	ErrLineFull = errors.New("weir/client: waiting line full")
 	// ErrRateLimited means the wait for a token could not fit in the context's deadline.
 	ErrRateLimited = errors.New("weir/client: rate limited")
 )
@@ -30,6 +30,9 @@ func (e *RateLimitError) Error() string {
 
 // Is makes errors.Is(err, ErrRateLimited) true.
 func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
+
+// RetryDelay returns RetryAfter: the wait the limiter asked for.
+func (e *RateLimitError) RetryDelay() time.Duration { return e.RetryAfter }
 
 // Error is the error of a call that failed after its attempts: it carries the last response's
 // status and the last cause.
@@ -63,6 +66,15 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// RetryDelay returns the wait of the breaker or limiter that refused the last attempt, else RetryAfter.
+func (e *Error) RetryDelay() time.Duration {
+	var refusal interface{ RetryDelay() time.Duration }
+	if errors.As(e.Err, &refusal) {
+		return refusal.RetryDelay()
+	}
+	return e.RetryAfter
+}
 
 // StatusError describes a response that counted as a failure.
 type StatusError struct {

@@ -32,7 +32,7 @@ func Example() {
 	defer cancel()
 	resp, err := c.Get(client.WithPriority(ctx, 10), api.URL)
 	switch {
-	case errors.Is(err, client.ErrRateLimited), errors.Is(err, client.ErrQueueFull):
+	case errors.Is(err, client.ErrRateLimited), errors.Is(err, client.ErrLineFull):
 		fmt.Println("over the limit:", err)
 	case errors.Is(err, breaker.ErrOpen):
 		fmt.Println("upstream is down:", err)

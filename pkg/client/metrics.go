@@ -208,7 +208,7 @@ func (m *metrics) call(resp *http.Response, err error, brk *breaker.Breaker, d t
 	m.latencyNanos.Add(int64(d))
 	outcome := "success"
 	switch {
-	case err != nil && (errors.Is(err, breaker.ErrOpen) || errors.Is(err, ErrRateLimited) || errors.Is(err, ErrQueueFull)):
+	case err != nil && (errors.Is(err, breaker.ErrOpen) || errors.Is(err, ErrRateLimited) || errors.Is(err, ErrLineFull)):
 		outcome = "rejected"
 		m.failures.Add(1)
 	case err != nil || brk.IsFailure(resp, nil):
@@ -248,7 +248,7 @@ func (m *metrics) waited(waited bool, d time.Duration, err error) {
 		m.waits.Add(1)
 		m.waitNanos.Add(int64(d))
 	}
-	if errors.Is(err, ErrRateLimited) || errors.Is(err, ErrQueueFull) {
+	if errors.Is(err, ErrRateLimited) || errors.Is(err, ErrLineFull) {
 		m.rateLimited.Add(1)
 		if m.promRL != nil {
 			m.promRL.Inc()

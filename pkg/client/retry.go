@@ -3,14 +3,14 @@ package client
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
-	"math"
 	"net/http"
 	"net/url"
 	"slices"
 	"time"
 
+	"github.com/weir-go/weir/internal/backoff"
+	"github.com/weir-go/weir/internal/tlserr"
 	"github.com/weir-go/weir/pkg/headers"
 )
 
@@ -25,16 +25,61 @@ func retryAfter(resp *http.Response, now time.Time) (time.Duration, bool) {
 	return headers.RetryAfter(resp.Header, now)
 }
 
-// backoff returns the wait before attempt+1: exponential, capped, with full jitter unless the
-// policy says otherwise.
+// backoff returns the wait before attempt+1: exponential, capped, with full jitter over
+// [0, delay) unless the policy says otherwise.
 func (c *Client) backoff(attempt int) time.Duration {
 	r := c.cfg.Retry
-	d := float64(r.BaseDelay) * math.Pow(r.Multiplier, float64(attempt-1))
-	d = math.Min(d, float64(r.MaxDelay))
-	if !r.NoJitter {
-		d *= c.rand()
+	d := backoff.Exponential(r.BaseDelay, r.MaxDelay, r.Multiplier, attempt)
+	if r.NoJitter {
+		return d
 	}
-	return time.Duration(d)
+	return time.Duration(float64(d) * c.rand())
+}
+
+// maxAttempts is how many attempts a call may make: one when its body cannot be replayed, or its
+// method may not be sent twice.
+func (c *Client) maxAttempts(req *http.Request, body *replayBody) int {
+	if !body.replayable || (!c.cfg.Retry.AllMethods && !idempotent(req)) {
+		return 1
+	}
+	return 1 + max(0, c.cfg.Retry.MaxRetries)
+}
+
+// nextDelay decides what follows failed attempt a: the wait before the next attempt, or giving up
+// (retry false) when no attempt is left, the call has ended, another attempt would fail the same
+// way, or the wait would outlast the deadline.
+func (c *Client) nextDelay(ctx context.Context, o *outgoing, a attempt) (delay time.Duration, retry bool) {
+	if a.n >= o.maxAttempts || ctx.Err() != nil || c.isClosed() || !a.retryable {
+		return 0, false
+	}
+	delay = c.backoff(a.n)
+	if a.said {
+		delay = max(delay, min(a.serverWait, c.cfg.Retry.MaxRetryAfter))
+	}
+	if a.paused {
+		// The key is paused in the store for everyone: the retry waits in the line, in turn, for
+		// exactly as long as the pause lasts, not on a timer of its own.
+		delay = 0
+	}
+	if dl, ok := ctx.Deadline(); ok && a.at.Add(delay).After(dl) {
+		return 0, false
+	}
+	return delay, true
+}
+
+// failedStatus reports whether a response counts as a failed attempt: a retryable status, or a
+// 403 that says it is a rate limit (GitHub's spent quota, or its secondary limit's retry-after),
+// retried as a 429 would be.
+func (c *Client) failedStatus(code int, limited bool) bool {
+	return c.retryableStatus(code) ||
+		limited && code == http.StatusForbidden && c.retryableStatus(http.StatusTooManyRequests)
+}
+
+// pausesKey reports whether a wait named by resp pauses the key for everyone sharing the store: a
+// 429 or 503, to a client with limits.
+func (c *Client) pausesKey(resp *http.Response) bool {
+	return resp != nil && c.line != nil &&
+		(resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable)
 }
 
 // idempotent reports whether req may be sent more than once.
@@ -53,11 +98,9 @@ func (c *Client) retryableStatus(code int) bool {
 // retryableError reports whether a transport error may go away on another attempt. The caller's
 // own cancellation is checked before this is asked.
 func retryableError(err error) bool {
-	var certErr *tls.CertificateVerificationError
-	var unknownAuth x509.UnknownAuthorityError
-	var hostErr x509.HostnameError
+	// The next attempt would meet the same certificate, or the same server that does not speak TLS.
 	var recordErr tls.RecordHeaderError
-	if errors.As(err, &certErr) || errors.As(err, &unknownAuth) || errors.As(err, &hostErr) || errors.As(err, &recordErr) {
+	if tlserr.IsCertificate(err) || errors.As(err, &recordErr) {
 		return false
 	}
 	if errors.Is(err, context.Canceled) {

@@ -72,10 +72,7 @@ func (g *guardedStore) usable() bool {
 }
 
 // observe notes how a call to the store went, and reports whether it failed for want of the store.
-// A call whose own context ended says nothing about the store's health: one caller's short
-// deadline must not take the store away from every other caller. Only a store that failed while
-// the caller could still wait is down: one that did not answer within its own timeout, or could
-// not be reached.
+// A call whose own context ended says nothing about the store's health.
 func (g *guardedStore) observe(ctx context.Context, err error) bool {
 	if err != nil && store.CallerEnded(ctx) {
 		return false
@@ -98,44 +95,76 @@ func (g *guardedStore) downErr() error {
 	return fmt.Errorf("%w: weir/client: store down, next try within %v", store.ErrUnavailable, g.retry)
 }
 
-func (g *guardedStore) Take(ctx context.Context, key string, limits []store.Limit, n int64) (store.Decision, error) {
+// storeCall is one call to the shared store, and how it is answered without the store.
+type storeCall[T any] struct {
+	shared func() (T, error)
+	open   func() T          // FailOpen's answer; nil: FailOpen fails as FailClosed does
+	local  func() (T, error) // FallBackLocal's: the in-process store's answer
+}
+
+// guard makes c.shared while the store is usable. When the store is down, or the call fails for
+// want of it, the policy answers: FailOpen with c.open, FallBackLocal with c.local, FailClosed
+// with the store's error.
+func guard[T any](ctx context.Context, g *guardedStore, c storeCall[T]) (T, error) {
 	err := g.downErr()
 	if g.usable() {
-		var d store.Decision
-		d, err = g.Store.Take(ctx, key, limits, n)
+		var v T
+		v, err = c.shared()
 		if !g.observe(ctx, err) {
-			return d, err
+			return v, err
 		}
 	}
-	switch g.policy {
-	case FailOpen:
-		return store.Decision{Allowed: true}, nil
-	case FallBackLocal:
-		return g.local.Take(ctx, key, g.scale(limits), n)
+	switch {
+	case g.policy == FailOpen && c.open != nil:
+		return c.open(), nil
+	case g.policy == FallBackLocal:
+		return c.local()
 	}
-	return store.Decision{}, err
+	var zero T
+	return zero, err
+}
+
+// errCall is a storeCall that answers only an error.
+type errCall struct {
+	shared   func() error
+	failOpen bool // FailOpen lets the call succeed
+	local    func() error
+}
+
+func guardErr(ctx context.Context, g *guardedStore, c errCall) error {
+	call := storeCall[struct{}]{
+		shared: func() (struct{}, error) { return struct{}{}, c.shared() },
+		local:  func() (struct{}, error) { return struct{}{}, c.local() },
+	}
+	if c.failOpen {
+		call.open = func() struct{} { return struct{}{} }
+	}
+	_, err := guard(ctx, g, call)
+	return err
+}
+
+func (g *guardedStore) Take(ctx context.Context, key string, limits []store.Limit, n int64) (store.Decision, error) {
+	return guard(ctx, g, storeCall[store.Decision]{
+		shared: func() (store.Decision, error) { return g.Store.Take(ctx, key, limits, n) },
+		open:   func() store.Decision { return store.Decision{Allowed: true} },
+		local:  func() (store.Decision, error) { return g.local.Take(ctx, key, g.scale(limits), n) },
+	})
 }
 
 func (g *guardedStore) TakeOrdered(ctx context.Context, key string, limits []store.Limit, costs []int64) ([]store.Decision, error) {
-	err := g.downErr()
-	if g.usable() {
-		var ds []store.Decision
-		ds, err = g.Store.TakeOrdered(ctx, key, limits, costs)
-		if !g.observe(ctx, err) {
-			return ds, err
-		}
+	return guard(ctx, g, storeCall[[]store.Decision]{
+		shared: func() ([]store.Decision, error) { return g.Store.TakeOrdered(ctx, key, limits, costs) },
+		open:   func() []store.Decision { return allowAll(len(costs)) },
+		local:  func() ([]store.Decision, error) { return g.local.TakeOrdered(ctx, key, g.scale(limits), costs) },
+	})
+}
+
+func allowAll(n int) []store.Decision {
+	ds := make([]store.Decision, n)
+	for i := range ds {
+		ds[i].Allowed = true
 	}
-	switch g.policy {
-	case FailOpen:
-		ds := make([]store.Decision, len(costs))
-		for i := range ds {
-			ds[i].Allowed = true
-		}
-		return ds, nil
-	case FallBackLocal:
-		return g.local.TakeOrdered(ctx, key, g.scale(limits), costs)
-	}
-	return nil, err
+	return ds
 }
 
 // scale returns the local share of each limit, at least one request and a burst of one.
@@ -152,20 +181,11 @@ func (g *guardedStore) scale(limits []store.Limit) []store.Limit {
 }
 
 func (g *guardedStore) Block(ctx context.Context, key string, until time.Time) error {
-	err := g.downErr()
-	if g.usable() {
-		err = g.Store.Block(ctx, key, until)
-		if !g.observe(ctx, err) {
-			return err
-		}
-	}
-	switch g.policy {
-	case FailOpen:
-		return nil
-	case FallBackLocal:
-		return g.local.Block(ctx, key, until)
-	}
-	return err
+	return guardErr(ctx, g, errCall{
+		shared:   func() error { return g.Store.Block(ctx, key, until) },
+		failOpen: true,
+		local:    func() error { return g.local.Block(ctx, key, until) },
+	})
 }
 
 // Local permits carry negative generations, so that an outcome always goes back to the
@@ -173,28 +193,24 @@ func (g *guardedStore) Block(ctx context.Context, key string, until time.Time) e
 func toLocal(p store.Permit) store.Permit   { p.Generation = -p.Generation - 1; return p }
 func fromLocal(p store.Permit) store.Permit { p.Generation = -p.Generation - 1; return p }
 
+// failOpenPermit is granted while failing open; its generation tells Record that no breaker
+// granted it.
+var failOpenPermit = store.Permit{Allowed: true, State: store.Closed, Generation: math.MinInt64}
+
 func (g *guardedStore) Acquire(ctx context.Context, name string, p store.BreakerPolicy) (store.Permit, error) {
-	err := g.downErr()
-	if g.usable() {
-		var permit store.Permit
-		permit, err = g.Store.Acquire(ctx, name, p)
-		if !g.observe(ctx, err) {
-			return permit, err
-		}
-	}
-	switch g.policy {
-	case FailOpen:
-		return store.Permit{Allowed: true, State: store.Closed, Generation: math.MinInt64}, nil
-	case FallBackLocal:
-		permit, err := g.local.Acquire(ctx, name, p)
-		return fromLocal(permit), err
-	}
-	return store.Permit{}, err
+	return guard(ctx, g, storeCall[store.Permit]{
+		shared: func() (store.Permit, error) { return g.Store.Acquire(ctx, name, p) },
+		open:   func() store.Permit { return failOpenPermit },
+		local: func() (store.Permit, error) {
+			permit, err := g.local.Acquire(ctx, name, p)
+			return fromLocal(permit), err
+		},
+	})
 }
 
 func (g *guardedStore) Record(ctx context.Context, name string, p store.BreakerPolicy, permit store.Permit, o store.Outcome) (store.BreakerStatus, error) {
 	switch {
-	case permit.Generation == math.MinInt64: // granted while failing open: nobody to tell
+	case permit.Generation == failOpenPermit.Generation: // nobody to tell
 		return store.BreakerStatus{}, nil
 	case permit.Generation < 0:
 		return g.local.Record(ctx, name, p, toLocal(permit), o)
@@ -208,16 +224,10 @@ func (g *guardedStore) Record(ctx context.Context, name string, p store.BreakerP
 }
 
 func (g *guardedStore) BreakerStatus(ctx context.Context, name string, p store.BreakerPolicy) (store.BreakerStatus, error) {
-	if g.usable() {
-		st, err := g.Store.BreakerStatus(ctx, name, p)
-		if !g.observe(ctx, err) {
-			return st, err
-		}
-	}
-	if g.policy == FallBackLocal {
-		return g.local.BreakerStatus(ctx, name, p)
-	}
-	return store.BreakerStatus{}, g.downErr()
+	return guard(ctx, g, storeCall[store.BreakerStatus]{
+		shared: func() (store.BreakerStatus, error) { return g.Store.BreakerStatus(ctx, name, p) },
+		local:  func() (store.BreakerStatus, error) { return g.local.BreakerStatus(ctx, name, p) },
+	})
 }
 
 // closeLocal releases the fallback store; the guarded store itself belongs to whoever made it.
@@ -234,32 +244,18 @@ func (g *guardedStore) learner() store.Learner {
 }
 
 // learn and backoff pass what a server said to the store; while the store is down they go to
-// the local fallback (FallBackLocal), or nowhere: what is learned then is lost, not fatal.
+// the local fallback (FallBackLocal), or nowhere: what is learned then is lost, not fatal. They
+// are only called when the store is a store.Learner.
 func (g *guardedStore) learn(ctx context.Context, key string, req, units store.Pace) error {
-	err := g.downErr()
-	if l := g.learner(); l != nil && g.usable() {
-		err = l.Learn(ctx, key, req, units)
-		if !g.observe(ctx, err) {
-			return err
-		}
-	}
-	if g.policy == FallBackLocal {
-		return g.local.Learn(ctx, key, req, units)
-	}
-	return err
+	return guardErr(ctx, g, errCall{
+		shared: func() error { return g.learner().Learn(ctx, key, req, units) },
+		local:  func() error { return g.local.Learn(ctx, key, req, units) },
+	})
 }
 
 func (g *guardedStore) backoff(ctx context.Context, key string, b store.Backoff) (store.Learned, error) {
-	err := g.downErr()
-	if l := g.learner(); l != nil && g.usable() {
-		var got store.Learned
-		got, err = l.Backoff(ctx, key, b)
-		if !g.observe(ctx, err) {
-			return got, err
-		}
-	}
-	if g.policy == FallBackLocal {
-		return g.local.Backoff(ctx, key, b)
-	}
-	return store.Learned{}, err
+	return guard(ctx, g, storeCall[store.Learned]{
+		shared: func() (store.Learned, error) { return g.learner().Backoff(ctx, key, b) },
+		local:  func() (store.Learned, error) { return g.local.Backoff(ctx, key, b) },
+	})
 }

@@ -78,7 +78,7 @@ func (l *waitLine) wait(ctx context.Context, priority int, cost int64) (waited b
 	}
 	if len(l.waiters) >= l.maxQueue {
 		l.mu.Unlock()
-		return false, ErrQueueFull
+		return false, ErrLineFull
 	}
 	w := &waiter{ctx: ctx, priority: priority, seq: l.seq, cost: cost, done: make(chan error, 1)}
 	l.seq++

@@ -11,8 +11,8 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"time"
 
-	"github.com/weir-go/weir/pkg/breaker"
 	"github.com/weir-go/weir/pkg/client"
 	"github.com/weir-go/weir/pkg/store"
 )
@@ -286,18 +286,19 @@ func JoinURL(base *url.URL, p string) *url.URL {
 	return &u
 }
 
-// retryAfter turns a refusal that names a wait into a *RetryAfterError.
+// retryDelay returns the wait err asks for, if err or an error it wraps has a RetryDelay method.
+func retryDelay(err error) (time.Duration, bool) {
+	var waiter interface{ RetryDelay() time.Duration }
+	if errors.As(err, &waiter) {
+		return waiter.RetryDelay(), true
+	}
+	return 0, false
+}
+
+// retryAfter turns an error that names a wait into a *RetryAfterError.
 func retryAfter(err error) error {
-	var open *breaker.OpenError
-	var limited *client.RateLimitError
-	var failed *client.Error
-	switch {
-	case errors.As(err, &open):
-		return &RetryAfterError{Err: err, After: open.RetryAfter}
-	case errors.As(err, &limited):
-		return &RetryAfterError{Err: err, After: limited.RetryAfter}
-	case errors.As(err, &failed) && failed.RetryAfter > 0:
-		return &RetryAfterError{Err: err, After: failed.RetryAfter}
+	if wait, ok := retryDelay(err); ok && wait > 0 {
+		return &RetryAfterError{Err: err, After: wait}
 	}
 	return err
 }

@@ -11,14 +11,15 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/weir-go/weir/internal/backoff"
 	"github.com/weir-go/weir/pkg/clock"
 	"github.com/weir-go/weir/pkg/store"
 )
 
 // Handler runs one job and returns the result to store. An error schedules a retry (or, after
-// the last attempt, buries the job); wrap it with Permanent to bury at once, or return a
-// *RetryAfterError to say when to try again. ctx ends when the lease is lost or the worker stops
-// for good.
+// the last attempt, buries the job); wrap it with Permanent to bury at once, or return an error
+// with a RetryDelay method (a *RetryAfterError, or the client's and breaker's errors that carry
+// a wait) to say when to try again. ctx ends when the lease is lost or the worker stops for good.
 type Handler func(ctx context.Context, l store.Lease) (result []byte, err error)
 
 // Permanent marks an error that no retry will mend: the job is buried at once.
@@ -34,6 +35,9 @@ type RetryAfterError struct {
 	Err   error
 	After time.Duration
 }
+
+// RetryDelay returns After.
+func (e *RetryAfterError) RetryDelay() time.Duration { return e.After }
 
 func (e *RetryAfterError) Error() string { return e.Err.Error() }
 func (e *RetryAfterError) Unwrap() error { return e.Err }
@@ -254,9 +258,8 @@ func (w *Worker) run(ctx, work context.Context, l store.Lease) (next *store.Leas
 			break
 		}
 		delay := w.backoff(l.Attempt)
-		var ra *RetryAfterError
-		if errors.As(err, &ra) {
-			delay = max(delay, ra.After)
+		if wait, ok := retryDelay(err); ok {
+			delay = max(delay, wait)
 		}
 		msg := errorText(err)
 		err = w.st.Retry(rctx, q, l.ID, l.Token, w.cfg.Clock.Now().Add(delay), msg)
@@ -330,12 +333,10 @@ func errorText(err error) string {
 	return s[:cut] + more
 }
 
-// backoff is the delay before the attempt after attempt: exponential with full jitter.
+// backoff is the delay before the attempt after attempt: RetryBase doubled per attempt (30 times
+// at most), capped at RetryMax, with full jitter over [0, delay].
 func (w *Worker) backoff(attempt int) time.Duration {
-	d := w.cfg.RetryBase << min(attempt-1, 30)
-	if d <= 0 || d > w.cfg.RetryMax {
-		d = w.cfg.RetryMax
-	}
+	d := backoff.Exponential(w.cfg.RetryBase, w.cfg.RetryMax, 2, min(attempt, 31))
 	return time.Duration(rand.Int64N(int64(d) + 1))
 }
 
