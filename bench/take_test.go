@@ -16,7 +16,7 @@ import (
 var alwaysAdmits = store.PerSecond(1_000_000_000)
 
 func newWeirTake(b *testing.B) func() bool {
-	st := memory.New()
+	st := memory.New(memory.Options{})
 	b.Cleanup(func() { st.Close() })
 	limits := []store.Limit{alwaysAdmits}
 	ctx := context.Background()

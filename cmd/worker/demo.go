@@ -175,7 +175,7 @@ func demo(ctx context.Context, o demoOptions, out, logs io.Writer) (summary, err
 	}
 	defer srv.Close()
 
-	st := memory.New()
+	st := memory.New(memory.Options{})
 	defer st.Close()
 	c, err := client.New(client.Config{
 		Name:   "demo-api",

@@ -47,7 +47,7 @@ func demoFleet(ctx context.Context, o demoOptions, out, logs io.Writer) (fleetSu
 	defer srv.Close()
 	base, _ := url.Parse(srv.URL)
 
-	st := memory.New()
+	st := memory.New(memory.Options{})
 	defer st.Close()
 	plan := shuffledPriorities(o.Jobs, o.Seed)
 	tickets, err := enqueueDemoJobs(ctx, st, plan)

@@ -32,7 +32,7 @@ func openStore(ctx context.Context, url, prefix string, memoryOK bool) (fullStor
 		if !memoryOK {
 			return nil, errNeedRedis
 		}
-		return memory.New(), nil
+		return memory.New(memory.Options{}), nil
 	}
 	rs, err := redis.Open(ctx, url, redis.Options{Prefix: prefix})
 	if err != nil {

@@ -23,7 +23,7 @@ func TestOneProcess(t *testing.T) {
 		t.Skip("a 30 s scenario")
 	}
 	const members = 3
-	st := memory.New()
+	st := memory.New(memory.Options{})
 	log := slog.New(slog.DiscardHandler)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()

@@ -325,7 +325,7 @@ func TestStampsReachTheUpstream(t *testing.T) {
 	u := fleet.NewUpstream(t)
 	c, err := client.New(client.Config{
 		Name:      "stamps",
-		Store:     fleet.StampGrants(memory.New()),
+		Store:     fleet.StampGrants(memory.New(memory.Options{})),
 		Limits:    []store.Limit{store.PerSecond(1000)},
 		Transport: fleet.Stamp(http.DefaultTransport),
 	})

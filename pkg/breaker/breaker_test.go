@@ -32,7 +32,7 @@ func (s *countingStore) Acquire(ctx context.Context, name string, p store.Breake
 func TestOpenVerdictIsCachedLocally(t *testing.T) {
 	ctx := context.Background()
 	fake := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	st := &countingStore{Breakers: memory.New(memory.WithClock(fake))}
+	st := &countingStore{Breakers: memory.New(memory.Options{Clock: fake})}
 	b, err := breaker.New(st, "api", breaker.Config{BreakerPolicy: store.BreakerPolicy{ConsecutiveFailures: 2, OpenTimeout: time.Minute}, Clock: fake})
 	require.NoError(t, err)
 
@@ -62,7 +62,7 @@ func TestOpenVerdictIsCachedLocally(t *testing.T) {
 func TestOpenTimeSeenByAnotherProcessIsCachedToo(t *testing.T) {
 	ctx := context.Background()
 	fake := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	shared := memory.New(memory.WithClock(fake))
+	shared := memory.New(memory.Options{Clock: fake})
 	cfg := breaker.Config{BreakerPolicy: store.BreakerPolicy{ConsecutiveFailures: 1, OpenTimeout: time.Minute}, Clock: fake}
 	a, err := breaker.New(shared, "api", cfg)
 	require.NoError(t, err)
@@ -104,7 +104,7 @@ func TestDefaultIsFailure(t *testing.T) {
 }
 
 func TestCallerCancellationCountsAsNothing(t *testing.T) {
-	b, err := breaker.New(memory.New(), "api", breaker.Config{})
+	b, err := breaker.New(memory.New(memory.Options{}), "api", breaker.Config{})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -113,15 +113,15 @@ func TestCallerCancellationCountsAsNothing(t *testing.T) {
 }
 
 func TestBadConfig(t *testing.T) {
-	_, err := breaker.New(memory.New(), "api", breaker.Config{BreakerPolicy: store.BreakerPolicy{SuccessThreshold: -1}})
+	_, err := breaker.New(memory.New(memory.Options{}), "api", breaker.Config{BreakerPolicy: store.BreakerPolicy{SuccessThreshold: -1}})
 	require.ErrorIs(t, err, store.ErrInvalid)
 	assert.Contains(t, err.Error(), "SuccessThreshold")
-	_, err = breaker.New(memory.New(), "", breaker.Config{})
+	_, err = breaker.New(memory.New(memory.Options{}), "", breaker.Config{})
 	require.ErrorIs(t, err, store.ErrInvalid)
 }
 
 func ExampleBreaker() {
-	b, err := breaker.New(memory.New(), "payments", breaker.Config{BreakerPolicy: store.BreakerPolicy{ConsecutiveFailures: 2}})
+	b, err := breaker.New(memory.New(memory.Options{}), "payments", breaker.Config{BreakerPolicy: store.BreakerPolicy{ConsecutiveFailures: 2}})
 	if err != nil {
 		panic(err)
 	}

@@ -18,7 +18,7 @@ import (
 // that makes one attempt per call.
 func adaptClient(t *testing.T) (*client.Client, *memory.Store) {
 	t.Helper()
-	st := memory.New()
+	st := memory.New(memory.Options{})
 	t.Cleanup(func() { _ = st.Close() })
 	c := newClient(t, client.Config{
 		Name:   "adapt",

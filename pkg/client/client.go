@@ -51,7 +51,7 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{cfg: cfg, rand: cfg.Rand, calls: make(map[*call]struct{}), closing: make(chan struct{})}
 	st := cfg.Store
 	if st == nil {
-		st = memory.New(memory.WithClock(cfg.Clock))
+		st = memory.New(memory.Options{Clock: cfg.Clock})
 		c.ownsStore = true
 	}
 	c.st = newGuardedStore(cfg, st)

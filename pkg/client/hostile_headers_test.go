@@ -65,7 +65,7 @@ func TestAdaptQuotaResetCapped(t *testing.T) {
 			h.Set("X-RateLimit-Reset", "1e309")
 			w.WriteHeader(http.StatusForbidden)
 		})
-		st := memory.New()
+		st := memory.New(memory.Options{})
 		t.Cleanup(func() { _ = st.Close() })
 		c := newClient(t, client.Config{
 			Name:   "adapt",

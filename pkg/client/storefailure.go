@@ -60,7 +60,7 @@ func newGuardedStore(cfg Config, st store.Store) *guardedStore {
 	g := &guardedStore{Store: st, policy: cfg.OnStoreFailure, share: cfg.LocalShare,
 		retry: cfg.StoreRetryInterval, clock: cfg.Clock, log: cfg.Logger, name: cfg.Name}
 	if g.policy == FallBackLocal {
-		g.local = memory.New(memory.WithClock(cfg.Clock))
+		g.local = memory.New(memory.Options{Clock: cfg.Clock})
 	}
 	return g
 }

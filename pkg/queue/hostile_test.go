@@ -65,7 +65,7 @@ func (r *recorder) requests() []string {
 // with a profile header carrying hostileSecret, and returns a producer of its jobs.
 func hostileWorker(t *testing.T, up *recorder, basePath string, adjust func(u *queue.Upstream)) (*queue.Producer, store.Queues) {
 	t.Helper()
-	st := memory.New()
+	st := memory.New(memory.Options{})
 	t.Cleanup(func() { st.Close() })
 	c, err := client.New(client.Config{Name: "api", Store: st, Limits: []store.Limit{store.PerSecond(1000)},
 		Breaker: breaker.Config{BreakerPolicy: store.BreakerPolicy{ConsecutiveFailures: 2}},
@@ -292,7 +292,7 @@ func TestResultDefaultsAndHeaderList(t *testing.T) {
 // A producer refuses, before the store sees them, an idempotency key that would make keys of
 // its own and a delay past what the store can hold.
 func TestProducerRefusesOversizedOptions(t *testing.T) {
-	st := memory.New()
+	st := memory.New(memory.Options{})
 	defer st.Close()
 	p, err := queue.NewProducer(st, queue.ProducerConfig{Upstreams: map[string]queue.Rules{"api": {}},
 		Policy: store.QueuePolicy{MaxPayload: 200}})
@@ -390,7 +390,7 @@ func TestEightMegabytesOfHeaders(t *testing.T) {
 
 // What a worker keeps of a job's error, and logs, is bounded: part of it may be the upstream's.
 func TestJobErrorTextIsBounded(t *testing.T) {
-	st := memory.New()
+	st := memory.New(memory.Options{})
 	defer st.Close()
 	long := strings.Repeat("é", 10_000) // two bytes each: the cut must fall between runes
 	w, err := queue.NewWorker(st, queue.WorkerConfig{Queue: "q", MaxAttempts: 2, RetryBase: time.Millisecond, RetryMax: time.Millisecond},

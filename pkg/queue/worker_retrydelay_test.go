@@ -30,7 +30,7 @@ func (r *retryRecorder) Retry(ctx context.Context, queue, id string, token int64
 }
 
 func TestAHandlersErrorThatNamesAWaitDelaysTheRetry(t *testing.T) {
-	st := memory.New()
+	st := memory.New(memory.Options{})
 	rec := &retryRecorder{Queues: st, at: make(chan time.Time, 1)}
 	refused := &client.RateLimitError{Key: "api", RetryAfter: time.Hour}
 	w, err := queue.NewWorker(rec, queue.WorkerConfig{Queue: "api", RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond},

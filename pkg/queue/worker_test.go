@@ -52,7 +52,7 @@ func TestWorkerDrainsThroughTheUpstreamClient(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	st := memory.New()
+	st := memory.New(memory.Options{})
 	rules := map[string]queue.Rules{"api": {}}
 	p, err := queue.NewProducer(st, queue.ProducerConfig{Upstreams: rules})
 	require.NoError(t, err)
@@ -113,7 +113,7 @@ func TestFailingJobsAreRetriedThenBuried(t *testing.T) {
 		w.WriteHeader(http.StatusBadGateway)
 	}))
 	defer srv.Close()
-	st := memory.New()
+	st := memory.New(memory.Options{})
 	c, err := client.New(client.Config{Name: "api", Store: st, Retry: client.RetryConfig{MaxRetries: client.NoRetries},
 		Breaker: breaker.Config{Disabled: true}})
 	require.NoError(t, err)
@@ -146,7 +146,7 @@ func TestFailingJobsAreRetriedThenBuried(t *testing.T) {
 
 func TestStaleWorkerCannotOverwriteTheNewOwner(t *testing.T) {
 	fake := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	st := memory.New(memory.WithClock(fake))
+	st := memory.New(memory.Options{Clock: fake})
 	release := make(chan struct{})
 	started := make(chan store.Lease, 1)
 	w, err := queue.NewWorker(st, queue.WorkerConfig{Queue: "q", Concurrency: 1, Lease: time.Second, Clock: fake,
@@ -197,13 +197,13 @@ func (s *countedAckDequeue) AckDequeue(ctx context.Context, q string, p store.Qu
 
 func TestShutdownFinishesInFlightAndLosesNothing(t *testing.T) {
 	t.Run("Ack", func(t *testing.T) {
-		st := ackOnly{memory.New()}
+		st := ackOnly{memory.New(memory.Options{})}
 		_, combined := any(st).(store.AckDequeuer)
 		require.False(t, combined)
 		testShutdown(t, st)
 	})
 	t.Run("AckDequeue", func(t *testing.T) {
-		st := &countedAckDequeue{Store: memory.New()}
+		st := &countedAckDequeue{Store: memory.New(memory.Options{})}
 		testShutdown(t, st)
 		assert.Positive(t, st.calls.Load(), "the worker acked through AckDequeue")
 	})
@@ -253,7 +253,7 @@ func testShutdown(t *testing.T, st store.Queues) {
 }
 
 func TestJobsPastTheGraceAreHandedBack(t *testing.T) {
-	st := memory.New()
+	st := memory.New(memory.Options{})
 	w, err := queue.NewWorker(st, queue.WorkerConfig{Queue: "q", Concurrency: 1, Grace: 50 * time.Millisecond},
 		func(ctx context.Context, l store.Lease) ([]byte, error) {
 			<-ctx.Done()

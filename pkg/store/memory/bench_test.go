@@ -24,7 +24,7 @@ func BenchmarkTake(b *testing.B) {
 		{"TwoLimits", []store.Limit{benchLimit, store.Limit{Requests: 200_000_000, Per: 2 * time.Second}}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			s, ctx := memory.New(), context.Background()
+			s, ctx := memory.New(memory.Options{}), context.Background()
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := s.Take(ctx, "api.example.com", c.limits, 1); err != nil {
@@ -38,7 +38,7 @@ func BenchmarkTake(b *testing.B) {
 func BenchmarkTakeParallel(b *testing.B) {
 	limits := []store.Limit{benchLimit}
 	b.Run("OneKey", func(b *testing.B) {
-		s, ctx := memory.New(), context.Background()
+		s, ctx := memory.New(memory.Options{}), context.Background()
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
@@ -50,7 +50,7 @@ func BenchmarkTakeParallel(b *testing.B) {
 		})
 	})
 	b.Run("ManyKeys", func(b *testing.B) {
-		s, ctx := memory.New(), context.Background()
+		s, ctx := memory.New(memory.Options{}), context.Background()
 		keys := make([]string, 1024)
 		for i := range keys {
 			keys[i] = fmt.Sprintf("upstream-%d", i)
@@ -73,7 +73,7 @@ func BenchmarkTakeParallel(b *testing.B) {
 func BenchmarkAcquireRecord(b *testing.B) {
 	policy := store.BreakerPolicy{}
 	b.Run("Serial", func(b *testing.B) {
-		s, ctx := memory.New(), context.Background()
+		s, ctx := memory.New(memory.Options{}), context.Background()
 		b.ReportAllocs()
 		for b.Loop() {
 			pm, err := s.Acquire(ctx, "payments", policy)
@@ -86,7 +86,7 @@ func BenchmarkAcquireRecord(b *testing.B) {
 		}
 	})
 	b.Run("Parallel", func(b *testing.B) {
-		s, ctx := memory.New(), context.Background()
+		s, ctx := memory.New(memory.Options{}), context.Background()
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
@@ -106,7 +106,7 @@ func BenchmarkAcquireRecord(b *testing.B) {
 // TestTakeDoesNotAllocate keeps the hot path free of garbage: once a key exists, Take allocates
 // nothing.
 func TestTakeDoesNotAllocate(t *testing.T) {
-	s, ctx := memory.New(), context.Background()
+	s, ctx := memory.New(memory.Options{}), context.Background()
 	limits := []store.Limit{benchLimit, store.Limit{Requests: 200_000_000, Per: 2 * time.Second}}
 	if _, err := s.Take(ctx, "api.example.com", limits, 1); err != nil {
 		t.Fatal(err)

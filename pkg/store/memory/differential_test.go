@@ -50,7 +50,7 @@ func TestAgreesWithXTimeRate(t *testing.T) {
 			t.Logf("seed %d", seed)
 			rng := rand.New(rand.NewPCG(seed, seed))
 			clk := clock.NewFake(start)
-			s := memory.New(memory.WithClock(clk))
+			s := memory.New(memory.Options{Clock: clk})
 			lim := rate.NewLimiter(rate.Limit(float64(l.Requests)/l.Per.Seconds()), int(l.EffectiveBurst()))
 
 			// The exact bucket, to know where the boundaries are: tat is in units of 1/R µs.

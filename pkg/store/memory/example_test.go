@@ -13,7 +13,7 @@ import (
 
 func ExampleStore_Take() {
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	s := memory.New(memory.WithClock(clk))
+	s := memory.New(memory.Options{Clock: clk})
 	ctx := context.Background()
 	limits := []store.Limit{store.PerSecond(2)}
 
@@ -35,7 +35,7 @@ func ExampleStore_Take() {
 // reports the longest wait.
 func ExampleStore_Take_severalLimits() {
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	s := memory.New(memory.WithClock(clk))
+	s := memory.New(memory.Options{Clock: clk})
 	ctx := context.Background()
 	limits := []store.Limit{store.PerSecond(10), store.PerMinute(15)}
 
@@ -51,7 +51,7 @@ func ExampleStore_Take_severalLimits() {
 
 // A cost larger than a limit's burst can never be admitted, so Take says so instead of a wait.
 func ExampleStore_Take_neverAllowed() {
-	s := memory.New()
+	s := memory.New(memory.Options{})
 	d, err := s.Take(context.Background(), "api.example.com", []store.Limit{store.PerSecond(10)}, 11)
 	fmt.Println(d.Allowed, d.RetryAfter < 0, errors.Is(err, store.ErrNeverAllowed))
 	// Output:
@@ -61,7 +61,7 @@ func ExampleStore_Take_neverAllowed() {
 // Block turns a server's "come back later" into a pause every Take on the key honours.
 func ExampleStore_Block() {
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	s := memory.New(memory.WithClock(clk))
+	s := memory.New(memory.Options{Clock: clk})
 	ctx := context.Background()
 	limits := []store.Limit{store.PerSecond(10)}
 
@@ -78,7 +78,7 @@ func ExampleStore_Block() {
 
 func ExampleStore_Acquire() {
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	s := memory.New(memory.WithClock(clk))
+	s := memory.New(memory.Options{Clock: clk})
 	ctx := context.Background()
 	policy := store.BreakerPolicy{ConsecutiveFailures: 2, OpenTimeout: 10 * time.Second}
 

@@ -45,17 +45,18 @@ type entry struct {
 	learned      *learned // nil until a server said something (see learn.go)
 }
 
-// Option configures a Store.
-type Option func(*Store)
-
-// WithClock makes the store read time from c instead of the system clock.
-func WithClock(c clock.Clock) Option { return func(s *Store) { s.clock = c } }
+// Options configures a Store. Zero fields mean the defaults.
+type Options struct {
+	// Clock is what the store reads time from. Nil means the system clock; tests pass a
+	// clock.Fake to move time instead of sleeping.
+	Clock clock.Clock
+}
 
 // New returns an empty store.
-func New(opts ...Option) *Store {
-	s := &Store{clock: clock.Real()}
-	for _, o := range opts {
-		o(s)
+func New(opts Options) *Store {
+	s := &Store{clock: opts.Clock}
+	if s.clock == nil {
+		s.clock = clock.Real()
 	}
 	s.now = clock.Micros(s.clock)
 	s.queues.byName = make(map[string]*queue)

@@ -10,5 +10,5 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T, clk *clock.Fake) store.Store { return memory.New(memory.WithClock(clk)) })
+	storetest.Run(t, func(t *testing.T, clk *clock.Fake) store.Store { return memory.New(memory.Options{Clock: clk}) })
 }

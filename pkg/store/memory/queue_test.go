@@ -13,7 +13,9 @@ import (
 )
 
 func TestQueueConformance(t *testing.T) {
-	storetest.RunQueues(t, func(t *testing.T, clk *clock.Fake) storetest.QueueStore { return memory.New(memory.WithClock(clk)) })
+	storetest.RunQueues(t, func(t *testing.T, clk *clock.Fake) storetest.QueueStore {
+		return memory.New(memory.Options{Clock: clk})
+	})
 }
 
 // benchPolicy lets a benchmark's queue grow as long as b.N needs, and forgets results soon, so
@@ -24,7 +26,7 @@ var benchPayload = []byte(`{"upstream":"api.example.com","method":"GET","path":"
 
 func BenchmarkEnqueue(b *testing.B) {
 	b.Run("Serial", func(b *testing.B) {
-		s, ctx := memory.New(), context.Background()
+		s, ctx := memory.New(memory.Options{}), context.Background()
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, _, err := s.Enqueue(ctx, "bench", benchPolicy, store.NewJob{Priority: 5, Payload: benchPayload}); err != nil {
@@ -33,7 +35,7 @@ func BenchmarkEnqueue(b *testing.B) {
 		}
 	})
 	b.Run("Parallel", func(b *testing.B) {
-		s, ctx := memory.New(), context.Background()
+		s, ctx := memory.New(memory.Options{}), context.Background()
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
@@ -50,7 +52,7 @@ func BenchmarkDequeueAck(b *testing.B) {
 	// Serial measures Dequeue and Ack alone: the queue is refilled, off the clock, whenever it
 	// runs dry, and holds a realistic depth of a thousand jobs over a few priorities.
 	b.Run("Serial", func(b *testing.B) {
-		s, ctx := memory.New(), context.Background()
+		s, ctx := memory.New(memory.Options{}), context.Background()
 		fill := func() {
 			for i := range 1000 {
 				if _, _, err := s.Enqueue(ctx, "bench", benchPolicy, store.NewJob{Priority: i % 4, Payload: benchPayload}); err != nil {
@@ -79,7 +81,7 @@ func BenchmarkDequeueAck(b *testing.B) {
 	// Parallel has every goroutine enqueue the job it then takes and acks, so it measures all
 	// three under contention.
 	b.Run("ParallelWithEnqueue", func(b *testing.B) {
-		s, ctx := memory.New(), context.Background()
+		s, ctx := memory.New(memory.Options{}), context.Background()
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {

@@ -15,7 +15,7 @@ import (
 // is over are forgotten, and no other key is.
 func TestSweepForgetsOnlyIdleKeys(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	s := New(WithClock(clk))
+	s := New(Options{Clock: clk})
 	ctx := t.Context()
 	fast, slow := []store.Limit{store.PerSecond(10)}, []store.Limit{store.PerHour(10)}
 	for i := range 200 {
@@ -53,7 +53,7 @@ func TestSweepForgetsOnlyIdleKeys(t *testing.T) {
 // its longest) and its window, as its Redis hash is, and then forgotten: it starts afresh, closed.
 func TestSweepForgetsIdleBreakers(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	s := New(WithClock(clk))
+	s := New(Options{Clock: clk})
 	ctx := t.Context()
 	p := store.BreakerPolicy{ConsecutiveFailures: 1, OpenTimeout: time.Minute, MaxOpenTimeout: time.Hour, Window: 10 * time.Minute}
 	trip := func(name string) {

@@ -109,7 +109,7 @@ type diffRun struct {
 
 func runDifferential(t *testing.T, seed uint64, clk *clock.Fake, red store.Store, advanced func(time.Time)) {
 	t.Logf("seed %d, %d steps", seed, diffSteps)
-	mem := memory.New(memory.WithClock(clk))
+	mem := memory.New(memory.Options{Clock: clk})
 	t.Cleanup(func() { _ = mem.Close() })
 	r := &diffRun{t: t, rng: rand.New(rand.NewPCG(seed, 0x5eed)), clk: clk, mem: mem, red: red,
 		advanced: advanced, permits: map[string][]store.Permit{}, counts: map[string]int{}, seed: seed}

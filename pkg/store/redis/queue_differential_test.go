@@ -61,7 +61,7 @@ type leasePr struct{ mem, red store.Lease }
 var qdiffQueues = []string{"alpha", "beta"}
 
 func runQueueDifferential(t *testing.T, seed uint64, clk *clock.Fake, red store.Queues, advanced func(time.Time)) {
-	mem := memory.New(memory.WithClock(clk))
+	mem := memory.New(memory.Options{Clock: clk})
 	t.Cleanup(func() { _ = mem.Close() })
 	d := &qdiff{t: t, rng: rand.New(rand.NewPCG(seed, 0x9e7e)), clk: clk, mem: mem, red: red, advanced: advanced,
 		seed: seed, counts: map[string]int{}, toMem: map[string]string{}, leases: map[string][]leasePr{}}

@@ -35,7 +35,7 @@ type NewQueueStore = func(t *testing.T, clk *clock.Fake) QueueStore
 // A store's test file calls it in three lines:
 //
 //	func TestQueueConformance(t *testing.T) {
-//		storetest.RunQueues(t, func(t *testing.T, clk *clock.Fake) storetest.QueueStore { return memory.New(memory.WithClock(clk)) })
+//		storetest.RunQueues(t, func(t *testing.T, clk *clock.Fake) storetest.QueueStore { return memory.New(memory.Options{Clock: clk}) })
 //	}
 func RunQueues(t *testing.T, newStore NewQueueStore) {
 	groups := []struct {

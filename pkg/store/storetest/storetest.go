@@ -3,7 +3,7 @@
 // A store's own test file is three lines:
 //
 //	func TestConformance(t *testing.T) {
-//		storetest.Run(t, func(t *testing.T, clk *clock.Fake) store.Store { return memory.New(memory.WithClock(clk)) })
+//		storetest.Run(t, func(t *testing.T, clk *clock.Fake) store.Store { return memory.New(memory.Options{Clock: clk}) })
 //	}
 //
 // The suite uses only the public store.Store contract, so a networked store passes it as well as
