@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/weir-go/weir/internal/contract"
 	"github.com/weir-go/weir/pkg/breaker"
 	"github.com/weir-go/weir/pkg/store"
 	"github.com/weir-go/weir/pkg/store/memory"
@@ -80,7 +81,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	if c.line != nil && !cfg.Adapt.Off && c.st.learner() != nil {
-		c.adapt = &adapter{cfg: cfg.Adapt, key: cfg.Name, ceiling: store.CeilingOf(cfg.Limits), maxRetryAfter: cfg.Retry.MaxRetryAfter,
+		c.adapt = &adapter{cfg: cfg.Adapt, key: cfg.Name, ceiling: contract.CeilingOf(cfg.Limits), maxRetryAfter: cfg.Retry.MaxRetryAfter,
 			st: c.st, m: c.metrics, log: cfg.Logger}
 		ceilingRate := float64(time.Second) / float64(c.adapt.ceiling)
 		c.metrics.rate(ceilingRate)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/weir-go/weir/internal/contract"
 	"github.com/weir-go/weir/pkg/breaker"
 	"github.com/weir-go/weir/pkg/clock"
 	"github.com/weir-go/weir/pkg/store"
@@ -184,7 +185,7 @@ func (r RetryConfig) withDefaults() RetryConfig {
 
 // validate checks a Config whose defaults are filled; an error names the field at fault.
 func (cfg Config) validate() error {
-	if err := store.ValidateName("Config.Name", cfg.Name); err != nil {
+	if err := contract.ValidateName("Config.Name", cfg.Name); err != nil {
 		return fmt.Errorf("weir/client: %w", err)
 	}
 	for i, l := range cfg.Limits {

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/weir-go/weir/internal/contract"
 	"github.com/weir-go/weir/pkg/clock"
 	"github.com/weir-go/weir/pkg/store"
 	"github.com/weir-go/weir/pkg/store/memory"
@@ -74,7 +75,7 @@ func (g *guardedStore) usable() bool {
 // observe notes how a call to the store went, and reports whether it failed for want of the store.
 // A call whose own context ended says nothing about the store's health.
 func (g *guardedStore) observe(ctx context.Context, err error) bool {
-	if err != nil && store.CallerEnded(ctx) {
+	if err != nil && contract.CallerEnded(ctx) {
 		return false
 	}
 	if err == nil || !errors.Is(err, store.ErrUnavailable) {

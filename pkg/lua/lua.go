@@ -101,18 +101,12 @@ func (s *Script) Run(ctx context.Context, c Scripter, keys []string, args ...any
 	return c.EvalSha(ctx, s.sha, keys, args...)
 }
 
-// Processor is the part of a go-redis client that sends a command of the caller's making; every
-// redis.UniversalClient is one.
-type Processor interface {
-	Process(ctx context.Context, cmd redis.Cmder) error
-}
-
 // RunInts runs a script whose reply is an array of integers, as Run does (NOSCRIPT reloads and
 // retries once), and reads the reply straight into []int64: no interface value per element. The
 // rate-limit decision, the fleet's most frequent call, is read this way.
 func (s *Script) RunInts(ctx context.Context, c interface {
 	Scripter
-	Processor
+	Process(ctx context.Context, cmd redis.Cmder) error
 }, keys []string, args ...any) *redis.IntSliceCmd {
 	cmd := s.intsCmd(ctx, keys, args)
 	if !IsNoScript(c.Process(ctx, cmd)) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/weir-go/weir/internal/contract"
 	"github.com/weir-go/weir/pkg/clock"
 	"github.com/weir-go/weir/pkg/store"
 )
@@ -148,7 +149,7 @@ func (p *Producer) prepare(req Request, o Options) (store.NewJob, error) {
 		return store.NewJob{}, fmt.Errorf("%w: delay must be in [0, %v], got %v", ErrRejected, store.MaxDelay, o.Delay)
 	}
 	if o.IdempotencyKey != "" {
-		if err := store.ValidateName("idempotency key", o.IdempotencyKey); err != nil {
+		if err := contract.ValidateName("idempotency key", o.IdempotencyKey); err != nil {
 			return store.NewJob{}, fmt.Errorf("%w: %w", ErrRejected, err)
 		}
 	}

@@ -1,9 +1,7 @@
 package store
 
 import (
-	"context"
 	"errors"
-	"time"
 )
 
 var (
@@ -16,15 +14,3 @@ var (
 	// ErrClosed is returned by calls on a closed store.
 	ErrClosed = errors.New("weir/store: store closed")
 )
-
-// CallerEnded reports whether ctx has ended or its deadline has passed. A store call that ran out
-// of time at the caller's deadline (a read's timeout, a combined call under the same deadline)
-// may return before the context's own timer has fired: that failure is still the caller's
-// deadline, not the store's. Stores judge their errors by it, and so does the client.
-func CallerEnded(ctx context.Context) bool {
-	if ctx.Err() != nil {
-		return true
-	}
-	dl, ok := ctx.Deadline()
-	return ok && !time.Now().Before(dl)
-}

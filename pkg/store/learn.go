@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"math"
 	"time"
 )
 
@@ -64,18 +63,6 @@ func (p Pace) Validate() error {
 	}
 	if p.Until.IsZero() {
 		return fmt.Errorf("%w: a learned pace needs an Until (the server's reset)", ErrInvalid)
-	}
-	return nil
-}
-
-// ValidatePaces checks the two paces given to Learn: the request pace, then the unit pace, each
-// error naming which.
-func ValidatePaces(requests, units Pace) error {
-	if err := requests.Validate(); err != nil {
-		return fmt.Errorf("request pace: %w", err)
-	}
-	if err := units.Validate(); err != nil {
-		return fmt.Errorf("unit pace: %w", err)
 	}
 	return nil
 }
@@ -146,19 +133,6 @@ type Backoff struct {
 	RoundTrip time.Duration
 }
 
-// ProbeRoundTrips is how many round trips of a refused request apart the requests after a key's
-// first cut or hold go (see Backoff.RoundTrip): two would do on a quiet network; the rest is room
-// for the store's own round trip and a loaded machine. (backoff.lua has it as a literal.)
-const ProbeRoundTrips = 4
-
-// ProbeGrowth is how fast the pace after a key's first cut or hold grows when the RoundTrip
-// slowed it to a tenth of the ceiling or less (a probe: nothing is known of the server's rate):
-// by this share of its rate with each admitted take, until the next refusal measures the server
-// or it is back at the ceiling. A probe slower than the server then catches up within tens of
-// requests, not thousands; one near the ceiling is held or cut as any other.
-// (backoff.lua has it as a literal.)
-const ProbeGrowth = 0.1
-
 // Validate checks a Backoff.
 func (b Backoff) Validate() error {
 	switch {
@@ -176,20 +150,4 @@ func (b Backoff) Validate() error {
 		return fmt.Errorf("%w: backoff round trip must be in [0, 1h], got %v", ErrInvalid, b.RoundTrip)
 	}
 	return nil
-}
-
-// CeilingOf returns the interval of the strictest of limits (the longest Per/Requests), the rate
-// a Backoff starts from and a recovered pace returns to; 0 when there are none.
-func CeilingOf(limits []Limit) time.Duration {
-	var c time.Duration
-	for _, l := range limits {
-		if l.Requests <= 0 {
-			continue
-		}
-		iv := time.Duration(math.Ceil(float64(l.Per) / float64(l.Requests)))
-		if iv > c {
-			c = iv
-		}
-	}
-	return max(c, 0)
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/weir-go/weir/internal/contract"
 	"github.com/weir-go/weir/pkg/store"
 )
 
@@ -111,7 +112,7 @@ func (l *learned) commit(v paceVerdict, now, n int64, ceiling int64) {
 }
 
 func ceilingMicros(limits []store.Limit) int64 {
-	c := store.CeilingOf(limits)
+	c := contract.CeilingOf(limits)
 	return int64((c + time.Microsecond - 1) / time.Microsecond)
 }
 
@@ -130,7 +131,7 @@ func (s *Store) Learn(ctx context.Context, key string, requests, units store.Pac
 	if err := s.check(ctx, key); err != nil {
 		return err
 	}
-	if err := store.ValidatePaces(requests, units); err != nil {
+	if err := contract.ValidatePaces(requests, units); err != nil {
 		return err
 	}
 	now := s.now()
@@ -139,7 +140,7 @@ func (s *Store) Learn(ctx context.Context, key string, requests, units store.Pac
 	defer sh.mu.Unlock()
 	e := s.entryFor(key)
 	set := func(p *pace, np store.Pace) {
-		until := store.UnixMicroUp(np.Until)
+		until := contract.UnixMicroUp(np.Until)
 		if np.Interval == 0 || until <= now {
 			return
 		}
@@ -222,7 +223,7 @@ func (s *Store) Backoff(ctx context.Context, key string, b store.Backoff) (store
 		// A probe far below the ceiling grows until the next refusal measures the server.
 		probe = probe && rate*float64(ceilDur(b.Ceiling)) <= 0.1
 		if probe {
-			l.step = store.ProbeGrowth * rate
+			l.step = contract.ProbeGrowth * rate
 		}
 		l.req = pace{iv: intervalOf(rate), burst: 1, tat: l.req.tat}
 		l.cutAt, l.admitted = now, 0
@@ -262,7 +263,7 @@ func (s *Store) Backoff(ctx context.Context, key string, b store.Backoff) (store
 
 // probeRate is the rate, per µs, of one request per ProbeRoundTrips round trips of rtt.
 func probeRate(rtt time.Duration) float64 {
-	return 1 / float64(store.ProbeRoundTrips*ceilDur(rtt))
+	return 1 / float64(contract.ProbeRoundTrips*ceilDur(rtt))
 }
 
 // Learned implements store.Learner.

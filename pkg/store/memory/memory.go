@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/weir-go/weir/internal/contract"
 	"github.com/weir-go/weir/pkg/clock"
 	"github.com/weir-go/weir/pkg/store"
 )
@@ -94,7 +95,7 @@ func (s *Store) checkName(ctx context.Context, kind, name string) error {
 	if s.closed.Load() {
 		return store.ErrClosed
 	}
-	if err := store.ValidateName(kind, name); err != nil {
+	if err := contract.ValidateName(kind, name); err != nil {
 		return err
 	}
 	return ctx.Err()
@@ -116,7 +117,7 @@ func (s *Store) Take(ctx context.Context, key string, limits []store.Limit, n in
 	}
 	if e == nil {
 		// A key the store holds was checked when it came in; only a new one is checked here.
-		if err := store.ValidateName("key", key); err != nil {
+		if err := contract.ValidateName("key", key); err != nil {
 			return store.Decision{}, err
 		}
 	}
@@ -124,11 +125,11 @@ func (s *Store) Take(ctx context.Context, key string, limits []store.Limit, n in
 		return store.Decision{}, err
 	}
 	if len(limits) == 0 || n < 0 {
-		return store.Decision{}, store.ValidateTake(key, limits, n)
+		return store.Decision{}, contract.ValidateTake(key, limits, n)
 	}
 	if e == nil {
 		// Validate before creating anything, so bad input leaves no trace.
-		if err := store.ValidateTake(key, limits, n); err != nil {
+		if err := contract.ValidateTake(key, limits, n); err != nil {
 			return store.Decision{Allowed: false, RetryAfter: store.Never}, err
 		}
 		e = &entry{buckets: make([]bucket, 0, len(limits))}
@@ -172,14 +173,14 @@ func (e *entry) take(key string, limits []store.Limit, n, now int64, refusedBefo
 		i := e.find(l)
 		switch {
 		case i < 0:
-			if err := store.ValidateTake(key, []store.Limit{l}, n); err != nil {
+			if err := contract.ValidateTake(key, []store.Limit{l}, n); err != nil {
 				return store.Decision{RetryAfter: store.Never}, err
 			}
 			e.buckets = append(e.buckets, newBucket(l))
 			i = len(e.buckets) - 1
 		case n > l.EffectiveBurst():
 			// A known limit is valid: the cost is at fault.
-			return store.Decision{RetryAfter: store.Never}, store.ValidateTake(key, []store.Limit{l}, n)
+			return store.Decision{RetryAfter: store.Never}, contract.ValidateTake(key, []store.Limit{l}, n)
 		}
 		pos = append(pos, i)
 	}
@@ -260,7 +261,7 @@ func (s *Store) Block(ctx context.Context, key string, until time.Time) error {
 		return err
 	}
 	now := s.now()
-	u := min(store.UnixMicroUp(until), now+store.MaxDelay.Microseconds()) // never early, at most MaxDelay
+	u := min(contract.UnixMicroUp(until), now+store.MaxDelay.Microseconds()) // never early, at most MaxDelay
 	if u <= now {
 		return nil
 	}

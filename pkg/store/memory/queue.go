@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/weir-go/weir/internal/contract"
 	"github.com/weir-go/weir/pkg/store"
 )
 
@@ -89,7 +90,7 @@ func (q *queue) signal() {
 // Enqueue implements store.Queues.
 func (s *Store) Enqueue(ctx context.Context, name string, p store.QueuePolicy, nj store.NewJob) (string, bool, error) {
 	p = p.WithDefaults()
-	if err := store.ValidateJob(p, nj); err != nil {
+	if err := contract.ValidateJob(p, nj); err != nil {
 		return "", false, err
 	}
 	q, now, err := s.lockQueue(ctx, name)
@@ -115,7 +116,7 @@ func (s *Store) EnqueueBatch(ctx context.Context, name string, p store.QueuePoli
 	out := make([]store.EnqueueResult, len(jobs))
 	for i, nj := range jobs {
 		r := &out[i]
-		if r.Err = store.ValidateJob(p, nj); r.Err == nil {
+		if r.Err = contract.ValidateJob(p, nj); r.Err == nil {
 			r.ID, r.Existed, r.Err = s.add(q, name, p, nj, now)
 		}
 	}
@@ -174,7 +175,7 @@ func (q *queue) promote(now int64) {
 
 // Dequeue implements store.Queues.
 func (s *Store) Dequeue(ctx context.Context, name string, lease time.Duration) (store.Lease, bool, error) {
-	if err := store.ValidateLease(lease); err != nil {
+	if err := contract.ValidateLease(lease); err != nil {
 		return store.Lease{}, false, err
 	}
 	q, now, err := s.lockQueue(ctx, name)
@@ -218,7 +219,7 @@ func (q *queue) held(id string, token int64) (*qjob, error) {
 
 // Extend implements store.Queues.
 func (s *Store) Extend(ctx context.Context, name, id string, token int64, lease time.Duration) (time.Time, error) {
-	if err := store.ValidateLease(lease); err != nil {
+	if err := contract.ValidateLease(lease); err != nil {
 		return time.Time{}, err
 	}
 	var deadline time.Time
@@ -307,7 +308,7 @@ func (s *Store) AckDequeue(ctx context.Context, name string, p store.QueuePolicy
 	if err := p.Validate(); err != nil {
 		return fail(err)
 	}
-	if err := store.ValidateLease(lease); err != nil {
+	if err := contract.ValidateLease(lease); err != nil {
 		return fail(err)
 	}
 	q, now, err := s.lockQueue(ctx, name)
@@ -328,7 +329,7 @@ func (s *Store) Retry(ctx context.Context, name, id string, token int64, at time
 	return s.withHeld(ctx, name, id, token, func(q *queue, j *qjob, now int64) {
 		delete(q.inflight, id)
 		j.LastError = lastErr
-		if due := min(store.UnixMicroUp(at), now+store.MaxDelay.Microseconds()); due > now {
+		if due := min(contract.UnixMicroUp(at), now+store.MaxDelay.Microseconds()); due > now {
 			j.deadline = due
 			q.delayed[id] = j
 		} else {

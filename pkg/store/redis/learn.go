@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/weir-go/weir/internal/contract"
 	"github.com/weir-go/weir/pkg/lua"
 	"github.com/weir-go/weir/pkg/store"
 )
@@ -15,7 +16,7 @@ func (s *Store) Learn(ctx context.Context, key string, requests, units store.Pac
 	if err := s.check(ctx, key); err != nil {
 		return err
 	}
-	if err := store.ValidatePaces(requests, units); err != nil {
+	if err := contract.ValidatePaces(requests, units); err != nil {
 		return err
 	}
 	if requests.Interval == 0 && units.Interval == 0 {
@@ -97,5 +98,5 @@ func learnedFrom(v any) (store.Learned, error) {
 	return l, nil
 }
 
-// unixMicroUp is store.UnixMicroUp (take.go's Block calls it).
-func unixMicroUp(t time.Time) int64 { return store.UnixMicroUp(t) }
+// unixMicroUp is contract.UnixMicroUp (take.go's Block calls it).
+func unixMicroUp(t time.Time) int64 { return contract.UnixMicroUp(t) }

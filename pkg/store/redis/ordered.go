@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 
+	"github.com/weir-go/weir/internal/contract"
 	"github.com/weir-go/weir/pkg/store"
 )
 
@@ -12,7 +13,7 @@ func (s *Store) TakeOrdered(ctx context.Context, key string, limits []store.Limi
 	if err := s.check(ctx, key); err != nil {
 		return nil, err
 	}
-	if err := store.ValidateTake(key, limits, costs...); err != nil {
+	if err := contract.ValidateTake(key, limits, costs...); err != nil {
 		return nil, err
 	}
 	if len(costs) == 0 {

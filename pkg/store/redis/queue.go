@@ -10,6 +10,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/weir-go/weir/internal/contract"
 	"github.com/weir-go/weir/pkg/lua"
 	"github.com/weir-go/weir/pkg/store"
 )
@@ -32,7 +33,7 @@ const (
 // Enqueue implements store.Queues.
 func (s *Store) Enqueue(ctx context.Context, name string, p store.QueuePolicy, nj store.NewJob) (string, bool, error) {
 	p = p.WithDefaults()
-	if err := store.ValidateJob(p, nj); err != nil {
+	if err := contract.ValidateJob(p, nj); err != nil {
 		return "", false, err
 	}
 	if err := s.checkName(ctx, "queue name", name); err != nil {
@@ -113,7 +114,7 @@ func ceilMicros(d time.Duration) int64 { return int64((d + time.Microsecond - 1)
 
 // Dequeue implements store.Queues.
 func (s *Store) Dequeue(ctx context.Context, name string, lease time.Duration) (store.Lease, bool, error) {
-	if err := store.ValidateLease(lease); err != nil {
+	if err := contract.ValidateLease(lease); err != nil {
 		return store.Lease{}, false, err
 	}
 	if err := s.checkName(ctx, "queue name", name); err != nil {
@@ -228,7 +229,7 @@ func parseMeta(s, payload string) (meta, bool) {
 
 // Extend implements store.Queues.
 func (s *Store) Extend(ctx context.Context, name, id string, token int64, lease time.Duration) (time.Time, error) {
-	if err := store.ValidateLease(lease); err != nil {
+	if err := contract.ValidateLease(lease); err != nil {
 		return time.Time{}, err
 	}
 	if err := s.checkName(ctx, "queue name", name); err != nil {
@@ -292,7 +293,7 @@ func (s *Store) AckDequeue(ctx context.Context, name string, p store.QueuePolicy
 	if err := p.Validate(); err != nil {
 		return fail(err)
 	}
-	if err := store.ValidateLease(lease); err != nil {
+	if err := contract.ValidateLease(lease); err != nil {
 		return fail(err)
 	}
 	if err := s.checkName(ctx, "queue name", name); err != nil {
@@ -316,7 +317,7 @@ func (s *Store) AckDequeue(ctx context.Context, name string, p store.QueuePolicy
 
 // Retry implements store.Queues.
 func (s *Store) Retry(ctx context.Context, name, id string, token int64, at time.Time, lastErr string) error {
-	return s.fail(ctx, name, id, token, "retry", lastErr, store.UnixMicroUp(at), store.MaxDelay.Microseconds())
+	return s.fail(ctx, name, id, token, "retry", lastErr, contract.UnixMicroUp(at), store.MaxDelay.Microseconds())
 }
 
 // Bury implements store.Queues.

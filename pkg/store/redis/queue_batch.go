@@ -5,6 +5,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/weir-go/weir/internal/contract"
 	"github.com/weir-go/weir/pkg/lua"
 	"github.com/weir-go/weir/pkg/store"
 )
@@ -25,7 +26,7 @@ func (s *Store) EnqueueBatch(ctx context.Context, name string, p store.QueuePoli
 	calls := make([]*queueCall, 0, len(jobs))
 	at := make([]int, 0, len(jobs)) // the job of each call
 	for i, nj := range jobs {
-		if err := store.ValidateJob(p, nj); err != nil {
+		if err := contract.ValidateJob(p, nj); err != nil {
 			out[i].Err = err
 			continue
 		}

@@ -17,6 +17,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/weir-go/weir/internal/contract"
 	"github.com/weir-go/weir/pkg/clock"
 	"github.com/weir-go/weir/pkg/store"
 )
@@ -180,7 +181,7 @@ func (s *Store) checkName(ctx context.Context, kind, name string) error {
 	if s.closed.Load() {
 		return store.ErrClosed
 	}
-	if err := store.ValidateName(kind, name); err != nil {
+	if err := contract.ValidateName(kind, name); err != nil {
 		return err
 	}
 	return ctx.Err()
@@ -193,7 +194,7 @@ func (s *Store) wrap(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
 	}
-	if store.CallerEnded(ctx) {
+	if contract.CallerEnded(ctx) {
 		return callerDone(ctx)
 	}
 	if unavailable(err) {
@@ -206,7 +207,7 @@ func (s *Store) wrap(ctx context.Context, err error) error {
 const callerDoneWait = 100 * time.Millisecond
 
 // callerDone is the error of a caller whose context ended (or whose deadline passed: see
-// store.CallerEnded) before the store answered: a deadline that passed means the store did not
+// contract.CallerEnded) before the store answered: a deadline that passed means the store did not
 // answer in time, so it also counts as unavailable; the caller tells its own deadline by its
 // context's error.
 func callerDone(ctx context.Context) error {

@@ -10,6 +10,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/weir-go/weir/internal/contract"
 	"github.com/weir-go/weir/pkg/lua"
 	"github.com/weir-go/weir/pkg/store"
 )
@@ -47,9 +48,9 @@ func (s *Store) Take(ctx context.Context, key string, limits []store.Limit, n in
 		return store.Decision{}, err
 	}
 	if len(limits) == 0 || n < 0 {
-		return store.Decision{}, store.ValidateTake(key, limits, n)
+		return store.Decision{}, contract.ValidateTake(key, limits, n)
 	}
-	if err := store.ValidateTake(key, limits, n); err != nil {
+	if err := contract.ValidateTake(key, limits, n); err != nil {
 		return store.Decision{RetryAfter: store.Never}, err
 	}
 	req := takeReqs.Get().(*takeReq)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/weir-go/weir/internal/contract"
 	"github.com/weir-go/weir/pkg/store"
 )
 
@@ -351,22 +352,22 @@ func testBackoffRoundTrip(t *testing.T, h *harness) {
 	b := bo()
 	b.Hold, b.RetryAfter, b.RoundTrip = true, time.Second, 5*time.Millisecond
 	got := h.backoff(t, key, b)
-	require.Equal(t, store.ProbeRoundTrips*5*time.Millisecond, got.Requests.Interval)
+	require.Equal(t, contract.ProbeRoundTrips*5*time.Millisecond, got.Requests.Interval)
 	require.True(t, got.Requests.Until.IsZero(), "a probe grows back to the ceiling instead of lapsing")
 	// Refusals of the same episode that came back sooner lower the interval to that many of the
 	// shortest round trips; slower ones change nothing.
 	b.RoundTrip = 2 * time.Millisecond
 	got = h.backoff(t, key, b)
 	require.Equal(t, int64(1), got.Cuts)
-	require.Equal(t, store.ProbeRoundTrips*2*time.Millisecond, got.Requests.Interval)
+	require.Equal(t, contract.ProbeRoundTrips*2*time.Millisecond, got.Requests.Interval)
 	b.RoundTrip = 3 * time.Millisecond
-	require.Equal(t, store.ProbeRoundTrips*2*time.Millisecond, h.backoff(t, key, b).Requests.Interval)
+	require.Equal(t, contract.ProbeRoundTrips*2*time.Millisecond, h.backoff(t, key, b).Requests.Interval)
 	// The first cut likewise, cut by its factor (0.5): twice that.
 	key = h.key("round-trip-cut")
 	b = bo()
 	b.RoundTrip = 5 * time.Millisecond
 	got = h.backoff(t, key, b)
-	require.Equal(t, 2*store.ProbeRoundTrips*5*time.Millisecond, got.Requests.Interval)
+	require.Equal(t, 2*contract.ProbeRoundTrips*5*time.Millisecond, got.Requests.Interval)
 	// A round trip longer than the configured interval caps nothing once the key has a history:
 	// the second cut goes from what was admitted.
 	h.clk.Advance(2 * time.Second)
