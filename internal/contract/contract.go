@@ -146,16 +146,12 @@ func CeilingOf(limits []store.Limit) time.Duration {
 }
 
 // ProbeRoundTrips is how many round trips of a refused request apart the requests after a key's
-// first cut or hold go (see Backoff.RoundTrip): two would do on a quiet network; the rest is room
-// for the store's own round trip and a loaded machine. (backoff.lua has it as a literal.)
+// first cut or hold go (see store.Backoff.RoundTrip). backoff.lua has it as a literal.
 const ProbeRoundTrips = 4
 
-// ProbeGrowth is how fast the pace after a key's first cut or hold grows when the RoundTrip
-// slowed it to a tenth of the ceiling or less (a probe: nothing is known of the server's rate):
-// by this share of its rate with each admitted take, until the next refusal measures the server
-// or it is back at the ceiling. A probe slower than the server then catches up within tens of
-// requests, not thousands; one near the ceiling is held or cut as any other.
-// (backoff.lua has it as a literal.)
+// ProbeGrowth is the share of its rate by which a probe (a first cut or hold that RoundTrip slowed
+// to a tenth of the ceiling or less) grows with each admitted take, until the next refusal
+// measures the server or it is back at the ceiling. backoff.lua has it as a literal.
 const ProbeGrowth = 0.1
 
 // CallerEnded reports whether ctx has ended or its deadline has passed. A store call that ran out

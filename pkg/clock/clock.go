@@ -1,6 +1,7 @@
 // Package clock is the time source Weir reads, so that tests can move time instead of sleeping.
 //
-// Production code uses Real; tests use a Fake and call Advance. Both are safe for concurrent use.
+// Production code uses Real; tests use a Fake (NewFake) and call Advance or Set. Both are safe for
+// concurrent use. Micros and Sleep work with any Clock.
 package clock
 
 import "time"
@@ -54,8 +55,8 @@ type realTimer struct{ t *time.Timer }
 func (r realTimer) C() <-chan time.Time { return r.t.C }
 func (r realTimer) Stop() bool          { return r.t.Stop() }
 
-// Sleep waits for d on c, or until ctx-like done closes first. It reports whether the full
-// duration passed.
+// Sleep waits for d on c, or until done is closed (a ctx.Done(), say), whichever comes first. It
+// reports whether the full duration passed; a d of zero or less passes at once.
 func Sleep(c Clock, d time.Duration, done <-chan struct{}) bool {
 	if d <= 0 {
 		return true

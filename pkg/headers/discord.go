@@ -7,15 +7,11 @@ import (
 	"time"
 )
 
-// ParseDiscord reads Discord's headers. They are told from the rest of the x-ratelimit family by
-// X-RateLimit-Reset-After, -Bucket, -Global or -Scope. The quota comes from X-RateLimit-Limit and
-// -Remaining, its Reset from -Reset-After (float seconds) or else -Reset (a Unix time with
-// decimals, counted from now), its Name from -Bucket. global reports X-RateLimit-Global: true or
-// X-RateLimit-Scope: global, under which every route waits. A field sent more than once with
-// values that differ is ignored.
-//
-// A global 429 may carry nothing but X-RateLimit-Global and Retry-After: that is ok with no quota.
-// ok is false when none of Discord's own headers is present, or when they say nothing usable.
+// ParseDiscord reads Discord's X-RateLimit-* fields, told from the x-ratelimit family by
+// -Reset-After, -Bucket, -Global or -Scope: Limit and Remaining, Reset from -Reset-After (seconds)
+// or else -Reset (a Unix time), Name from -Bucket. global reports -Global: true or -Scope: global
+// (every route waits). ok reports a usable quota or a global limit: a global 429 may carry no
+// quota at all.
 func ParseDiscord(h http.Header, now time.Time) ([]Quota, bool, bool) {
 	resetAfter := singleton(h, "X-Ratelimit-Reset-After")
 	bucket := singleton(h, "X-Ratelimit-Bucket")

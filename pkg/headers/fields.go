@@ -5,20 +5,9 @@ import (
 	"strings"
 )
 
-// A server may send a field more than once. What the parsers make of a response must never
-// depend on the order of those lines (a proxy may reorder them, and a hostile upstream may pick
-// whichever order suits it), so one rule applies to every field they read: a field that
-// disagrees with itself is ignored.
-//
-//   - A field of a single value (Retry-After, retry-after-ms, every vendor field, the older IETF
-//     drafts' fields) counts when all its non-blank lines say the same, once whitespace around
-//     them is trimmed; lines that differ make it absent, as if malformed. A blank line says
-//     nothing. Taking the largest instead would suit a delay but not a remaining count, and
-//     this way no field needs a rule of its own.
-//   - The current drafts' RateLimit and RateLimit-Policy are lists: every line is parsed as a
-//     list of its own (a line that is not one makes the whole field malformed), and the items of
-//     one name that disagree leave that quota's numbers unknown; items that say the same count
-//     once.
+// A field sent more than once reads the same in any order of its lines: a field of one value is
+// ignored when its lines disagree, and the IETF lists' items of one name that disagree leave their
+// numbers unknown. docs/headers.md tells why.
 
 // singleton returns the value of a field that holds one value, trimmed: "" when the field is
 // absent, blank, or sent more than once with values that differ.

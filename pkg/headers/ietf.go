@@ -7,22 +7,11 @@ import (
 	"time"
 )
 
-// ParseIETF reads the current drafts' (08-10) Structured Fields: policy is the RateLimit-Policy
-// value (`"burst";q=100;w=60,"daily";q=1000;w=86400`: quota q, window w in seconds, unit qu,
-// partition key pk, which is ignored) and ratelimit the RateLimit value (`"default";r=50;t=30`:
-// remaining r, seconds t until more quota arrives). Either may be empty. A malformed field is
-// ignored as a whole, as RFC 9651 asks; so is one whose items are not names (strings or tokens),
-// which is how the older drafts' `RateLimit-Policy: 10;w=1` and draft-07's `RateLimit: limit=...`
-// are told apart from the current form.
-//
-// Each RateLimit item is matched by name to a policy to combine Limit and Window with Remaining
-// and Reset. An item with no policy is still a quota (Limit -1); a policy with no item has
-// Remaining -1 and Reset -1. A parameter that is missing or of the wrong type, or a negative t,
-// leaves its number unknown; an item with a negative r is ignored (the drafts allow non-negative
-// integers only: it is no spent quota); an item that says nothing at all is dropped. Items of
-// one name that say the same count once; policies (or RateLimit items) of one name that
-// disagree leave the numbers they state unknown, whatever their order. ok reports whether any
-// quota was found.
+// ParseIETF reads drafts 08-10's fields: policy is a RateLimit-Policy value (`"burst";q=100;w=60`:
+// quota q, window w seconds, unit qu), ratelimit a RateLimit value (`"burst";r=50;t=30`: remaining
+// r, t seconds to more), matched by name; either may be empty. A number missing, mistyped,
+// negative or stated two ways under one name is unknown; a negative r drops its item. A malformed
+// or older-draft field (items not names) is ignored whole. ok reports any quota found.
 func ParseIETF(policy, ratelimit string) ([]Quota, bool) {
 	return ietfQuotas(ietfItems(policy), ietfItems(ratelimit))
 }
@@ -126,15 +115,11 @@ func ietfItems(field string) []sfItem {
 	return items
 }
 
-// ParseIETFLegacy reads the fields of the drafts before 08, still widely deployed:
-// RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset (a delay in seconds, capped at
-// MaxDelay), with an optional old-style
-// `RateLimit-Policy: 10;w=1, 50;w=60` that gives the Window (of the element whose quota equals
-// the limit, else of the first); and draft-07's single
-// `RateLimit: limit=100, remaining=50, reset=5`, which fills whatever the separate fields left
-// unknown (a member stated twice with different values is unknown). Each field holds one value:
-// sent more than once with values that differ, it is ignored. It returns one quota, with no
-// name; ok reports whether any number was found.
+// ParseIETFLegacy reads the drafts before 08: RateLimit-Limit, -Remaining and -Reset (seconds), an
+// old-style `RateLimit-Policy: 10;w=1, 50;w=60` for the Window (of the element whose quota is the
+// limit, else the first), and draft-07's `RateLimit: limit=100, remaining=50, reset=5` for what
+// the separate fields leave unknown. It returns one quota, with no name; ok reports whether any
+// number was found.
 func ParseIETFLegacy(h http.Header) ([]Quota, bool) {
 	limitField := singleton(h, "Ratelimit-Limit")
 	q := Quota{

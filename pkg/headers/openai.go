@@ -6,15 +6,10 @@ import (
 	"time"
 )
 
-// ParseOpenAI reads x-ratelimit-{limit,remaining,reset}-{requests,tokens}: at most two quotas,
-// Name "requests" Unit "requests" and Name "tokens" Unit "tokens", in that order; a kind with no
-// usable header is left out.
-//
-// The reset is a Go-style duration ("1s", "6m0s", "12ms", "1h2m3.5s"); a bare number is read as
-// seconds. Proxies in front of OpenAI-compatible servers send placeholders: a limit of "-1" or "0"
-// is unknown, a remaining of "-1" is unknown (and so is "0" when the limit is a placeholder), a
-// reset of "-1" is unknown, while "0s" is a real zero. A field sent more than once with values
-// that differ is ignored.
+// ParseOpenAI reads x-ratelimit-{limit,remaining,reset}-{requests,tokens}: up to two quotas, Name
+// and Unit "requests" then "tokens", leaving out a kind with no usable field. A reset is a Go
+// duration ("6m0s") or bare seconds. Proxies' placeholders are unknown: a limit of -1 or 0, a
+// remaining of -1 (or 0 beside such a limit), a reset of -1; "0s" is a real zero.
 func ParseOpenAI(h http.Header) ([]Quota, bool) {
 	var quotas []Quota
 	for i, kind := range [...]string{"requests", "tokens"} {

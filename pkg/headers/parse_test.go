@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// TestParseVendors feeds Parse the headers each vendor of the families in its doc sends.
+// TestParseVendors feeds Parse the headers each API in docs/headers.md sends.
 func TestParseVendors(t *testing.T) {
 	s := time.Second
 	for _, tc := range []struct {

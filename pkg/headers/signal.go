@@ -67,16 +67,11 @@ func (s Signal) Exhausted() (time.Duration, bool) {
 	return longest, found
 }
 
-// Parse reads every family it recognises from h. now is the response's arrival time (for dates
-// and epochs); pass the real arrival time, since an epoch reset read against a zero now is
-// decades away and comes back as MaxDelay.
-//
-// Retry-After is always read into RetryAfter (see the function RetryAfter). Quotas come from the
-// first family that matches, in the order IETF, IETF legacy, OpenAI, Anthropic, Discord, Shopify,
-// GitHub/X/Reddit (the x-ratelimit family). A field sent more than once with lines that disagree
-// is ignored, whatever their order (see the package doc). Parse cannot tell whether the response
-// came from a cache; the IETF drafts say to ignore these fields on cached responses, so a caller
-// that knows should skip Parse.
+// Parse reads h at now, the response's arrival (pass the real time: an epoch reset read against a
+// zero now comes back as MaxDelay). RetryAfter is always read (see the function RetryAfter);
+// Quotas come from the first family that matches, in the package doc's order. Parse cannot tell a
+// cached response: the IETF drafts say to ignore these fields on one, so a caller that knows
+// should not call Parse.
 func Parse(h http.Header, now time.Time) Signal {
 	s := Signal{RetryAfter: -1}
 	if d, ok := RetryAfter(h, now); ok {

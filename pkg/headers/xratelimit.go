@@ -6,21 +6,11 @@ import (
 	"time"
 )
 
-// ParseXRateLimit reads the x-ratelimit family: GitHub's
-// x-ratelimit-limit/-remaining/-used/-reset/-resource, X/Twitter's
-// x-rate-limit-limit/-remaining/-reset, Reddit's X-Ratelimit-Used/-Remaining/-Reset, and the same
-// basic fields of Discord's.
-//
-// The same header means different things here: GitHub and X send the reset as a Unix time,
-// Reddit as a delay. A reset above 10^9 (31 years as a delay) is read as a Unix time, counted
-// from now (a past one gives 0), and the Source is SourceGitHub; a smaller one is a delay and the
-// Source is SourceReddit. Without a reset the Source is SourceGitHub.
-//
-// The quota's Name is GitHub's resource ("core", "search", "graphql"...), its Unit "points" for
-// GraphQL and "requests" otherwise. A missing limit or remaining is worked out from the other
-// and used (limit = used + remaining). A field sent more than once with values that differ is
-// ignored (X/Twitter's is then read in its place). ok reports whether the quota has a known
-// limit, remaining or reset.
+// ParseXRateLimit reads the x-ratelimit family: GitHub's -limit/-remaining/-used/-reset/-resource,
+// X's x-rate-limit-*, Reddit's and Discord's basic fields. A reset above 10^9 is a Unix time
+// (Source SourceGitHub, as when there is no reset), a smaller one a delay (SourceReddit). Name is
+// GitHub's resource, Unit "points" for "graphql", else "requests"; a missing limit or remaining is
+// worked out from used. ok reports a known limit, remaining or reset.
 func ParseXRateLimit(h http.Header, now time.Time) ([]Quota, Source, bool) {
 	get := func(k int) string {
 		if v := singleton(h, xRateLimitKeys[k]); v != "" {

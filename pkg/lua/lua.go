@@ -1,5 +1,7 @@
-// Package lua holds Weir's Redis scripts, one .lua file each, embedded in the binary, and runs
-// them by EVALSHA, loading a script again when the server has forgotten it.
+// Package lua holds Weir's Redis scripts, one .lua file each, embedded in the binary: each is a
+// Script variable (Take, Learn, QueueDequeue...) that runs by EVALSHA. Run and RunInts load the
+// script again when the server has forgotten it; Cmd makes the command for a pipeline, whose
+// caller retries on NOSCRIPT (see IsNoScript). A Script is safe for concurrent use.
 //
 // Every script opens with its contract: the keys it touches (all passed in KEYS, never built
 // inside the script, so that it runs on Redis Cluster and behind proxies), its arguments and what

@@ -1,6 +1,13 @@
-// Package queue is Weir's durable work queue on top of a store: producers enqueue HTTP requests
-// for a named upstream and may wait for their results; workers drain the queue under leases, with
-// heartbeats, fenced completion, retries through the delayed set and a dead-letter set.
+// Package queue is Weir's durable work queue on top of a store (store.Queues): producers enqueue
+// HTTP requests for a named upstream and may wait for their results; workers drain the queue under
+// leases, with heartbeats, fenced completion, retries through the delayed set and a dead-letter
+// set.
+//
+// A Producer (NewProducer) checks each Request against its upstream's Rules, enqueues it and
+// returns a Ticket, whose Wait polls for the job's Response; it is safe for concurrent use. A
+// Worker (NewWorker) drains one queue, running a Handler on up to Concurrency jobs at once;
+// HTTPHandler is the Handler that sends each job's request to its Upstream through that
+// upstream's client. Collector exports the queues' shape and the workers' outcomes to Prometheus.
 package queue
 
 import (
@@ -68,10 +75,10 @@ func (r Rules) secret(name string) bool {
 
 // Validate checks a request before it is enqueued. It refuses an unknown method; a path not
 // written as sent (RFC 3986 bytes, valid escapes), or that names another host, or that decoded
-// once or twice holds a dot or empty segment (or one of dots and spaces only), a backslash, a control, invalid UTF-8 or a Unicode
-// look-alike of path syntax; a header net/http would refuse to send, or one that sets the host,
-// the framing, hop-by-hop behaviour or a path or method override; and credential headers unless
-// the rules allow them. The error wraps ErrRejected.
+// once or twice holds a dot or empty segment (or one of dots and spaces only), a backslash, a
+// control, invalid UTF-8 or a Unicode look-alike of path syntax; a header net/http would refuse to
+// send, or one that sets the host, the framing, hop-by-hop behaviour or a path or method override;
+// and credential headers unless the rules allow them. The error wraps ErrRejected.
 func (r Rules) Validate(req Request) error {
 	reject := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrRejected, fmt.Sprintf(format, args...))

@@ -148,8 +148,8 @@ type Queues interface {
 	// existing job's id and existed true, adding nothing.
 	Enqueue(ctx context.Context, queue string, p QueuePolicy, job NewJob) (id string, existed bool, err error)
 	// Dequeue moves due delayed jobs to ready, then hands out the best ready job under a lease
-	// of the given length (at most MaxLease): highest priority first, then the oldest. ok is false when nothing is
-	// ready.
+	// of the given length (at most MaxLease): highest priority first, then the oldest. ok is
+	// false when nothing is ready.
 	Dequeue(ctx context.Context, queue string, lease time.Duration) (l Lease, ok bool, err error)
 	// Extend pushes the lease's deadline to now + lease; ErrLeaseLost if the token is stale.
 	Extend(ctx context.Context, queue, id string, token int64, lease time.Duration) (time.Time, error)

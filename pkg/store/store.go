@@ -1,13 +1,16 @@
-// Package store defines the contract behind which Weir keeps its shared state: token buckets,
-// what the fleet learned of servers' limits, breaker state and the durable queue.
+// Package store defines the contract behind which Weir keeps the state a fleet shares: token
+// buckets (Limiter), what servers said about their limits (Learner), circuit breakers (Breakers)
+// and the durable queue (Queues, with BatchEnqueuer and AckDequeuer).
 //
-// A store is what makes a fleet of processes behave as one client: every instance that talks to the
-// same store shares the same limits, breakers, learned paces and queues. The in-memory store
-// (pkg/store/memory) serves one process and tests, the Redis store (pkg/store/redis) a fleet;
-// every implementation must pass the conformance suites in pkg/store/storetest.
+// Every instance that talks to the same store shares the same limits, learned paces, breakers and
+// queues. The in-memory store (pkg/store/memory) serves one process and tests, the Redis store
+// (pkg/store/redis) a fleet; both implement every interface here and pass the conformance suites
+// in pkg/store/storetest. Implementations must be safe for concurrent use.
 //
 // Each method is one atomic step on the store's side (EnqueueBatch one for each job), so that a
-// networked store can implement it as a single script in a single round trip.
+// networked store can implement it as one script in one round trip. Every store answers bad input
+// with the same errors (ErrInvalid, ErrNeverAllowed), and bounds names by MaxNameLen; docs/store.md
+// tells how the stores keep this state.
 package store
 
 import (
@@ -26,16 +29,13 @@ type Store interface {
 }
 
 // Limiter keeps rate-limit buckets. A key names one rate-limited thing (an upstream, an account);
-// it may carry several limits at once. Keys are names (see ValidateName).
+// it may carry several limits at once. Keys are names: 1 to MaxNameLen bytes, without braces or control characters.
 type Limiter interface {
-	// Take takes n tokens from every limit of key, or from none of them, atomically.
-	//
-	// The decision reports the tokens left and, when refused, how long until the same take could
-	// succeed (the longest wait over the limits and any Block on the key). n may be zero, which
-	// charges nothing and reports the current state. A cost larger than some limit's burst can
-	// never succeed: Take then returns a decision with RetryAfter < 0 and an error wrapping
-	// ErrNeverAllowed. Bad input (an empty key, no limits, an invalid limit, a negative cost)
-	// returns an error wrapping ErrInvalid.
+	// Take takes n tokens from every limit of key, or from none of them, atomically. The decision
+	// gives the tokens left and, when refused, the wait until the same take could succeed (the
+	// longest over the limits, the learned paces and any Block). n = 0 charges nothing and reports
+	// the state. A cost above some limit's burst never succeeds: RetryAfter < 0 and an error
+	// wrapping ErrNeverAllowed. Bad input (empty key, no or invalid limits, n < 0) wraps ErrInvalid.
 	Take(ctx context.Context, key string, limits []Limit, n int64) (Decision, error)
 
 	// TakeOrdered decides several takes of key in one step, in order, as a waiting line needs
@@ -52,7 +52,7 @@ type Limiter interface {
 	Block(ctx context.Context, key string, until time.Time) error
 }
 
-// Breakers keeps circuit breakers. A breaker is named (see ValidateName); its policy travels with
+// Breakers keeps circuit breakers. A breaker is named as a key is; its policy travels with
 // every call, so the store holds only state. Every transition is one atomic step and no lock is
 // held while the caller's request is in flight.
 type Breakers interface {

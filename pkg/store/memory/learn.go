@@ -52,7 +52,7 @@ func (l *learned) idle(now int64) bool {
 // intervalOf is the pace interval of a rate in units per µs, rounded up to the whole µs.
 func intervalOf(rate float64) int64 { return int64(math.Ceil(1 / rate)) }
 
-// paceTake is the paces' part of a take of n at now: the wait they impose (0 when they admit)
+// paceVerdict is the paces' part of a take of n at now: the wait they impose (0 when they admit)
 // and the tokens they leave, -1 when no pace is in force.
 type paceVerdict struct {
 	reqTat, unitTat int64
@@ -195,7 +195,7 @@ func (s *Store) Backoff(ctx context.Context, key string, b store.Backoff) (store
 			} else if cur > 2*admitted {
 				// Far above what got through: the admitted rate, except that a key whose rate
 				// came from such a measurement already goes no lower than half of it (see
-				// store.Backoff).
+				// docs/learning.md).
 				if l.cuts >= 2 {
 					cur = max(admitted, cur/2)
 				} else {

@@ -1,5 +1,7 @@
-// Package memory is the in-process Store: the same semantics as the Redis store, for one process
-// and for tests, with an injected clock so that tests move time instead of sleeping.
+// Package memory is the in-process store: New returns a Store that keeps limits, learned paces,
+// breakers and queues in the process's memory, with the same semantics as the Redis store
+// (pkg/store/redis), for one process and for tests. A Store is safe for concurrent use; its clock
+// can be injected, so that tests move time instead of sleeping. Nothing outlives the process.
 package memory
 
 import (
@@ -19,7 +21,7 @@ const (
 	sweepEvery = time.Minute
 )
 
-// Store keeps buckets and breakers in memory. It is safe for concurrent use.
+// Store keeps buckets, learned paces, breakers and queues in memory. It is safe for concurrent use.
 type Store struct {
 	clock  clock.Clock
 	now    func() int64 // the clock in µs

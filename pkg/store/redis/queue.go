@@ -523,16 +523,10 @@ func (s *Store) deadKeys(name, id string) []string {
 	return keys
 }
 
-// WaitReady implements store.Queues. It returns at once when a job is ready; otherwise it blocks
-// on the queue's wake list, where every enqueue, retry, reap and requeue leaves a marker, so that
-// one new job wakes one idle worker and nobody polls.
-//
-// The BLPOP runs on a goroutine of its own, in slices of a second, so that WaitReady returns
-// exactly when ctx ends or the timeout passes (go-redis cannot interrupt a blocked read, nor send
-// a timeout shorter than a second); an abandoned wait ends within a slice and hands any marker it
-// popped too late back to the list. go-redis gives the BLPOP its own pooled connection and
-// extends its read timeout by the block time, so other callers are not held up and the client's
-// ReadTimeout does not cut the wait short.
+// WaitReady implements store.Queues without polling: it returns at once when a job is ready, else
+// it blocks on the queue's wake list, where every enqueue, retry, reap and requeue leaves a marker
+// for one idle worker. It returns as soon as ctx ends or the timeout passes. A wait holds a pooled
+// connection of its own, which an abandoned wait keeps up to a second. docs/store.md tells how.
 func (s *Store) WaitReady(ctx context.Context, name string, timeout time.Duration) error {
 	if err := s.checkName(ctx, "queue name", name); err != nil {
 		return err

@@ -34,7 +34,7 @@ func (s *Store) queueKey(queue, part string) string {
 // idemKey names the string that maps an idempotency key of queue to its job's id.
 func (s *Store) idemKey(queue, key string) string { return s.queueKey(queue, "idem:"+key) }
 
-// resultKey names the hash that holds a finished job's result.
+// resultKey names the string that holds a finished job's result.
 func (s *Store) resultKey(queue, id string) string { return s.queueKey(queue, "result:"+id) }
 
 // queueKeySet is one queue's key lists, as the scripts take them. The lists are shared by every

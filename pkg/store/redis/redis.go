@@ -1,6 +1,11 @@
-// Package redis is the Redis Store: every process that uses the same Redis (standalone, Sentinel
-// or Cluster) shares the same limits and breakers, decided by Lua scripts on the server with Redis
-// TIME as the one clock of the fleet.
+// Package redis is the Redis store: every process that uses the same Redis (standalone, Sentinel
+// or Cluster) shares the same limits, learned paces, breakers and queues, decided by Lua scripts
+// (pkg/lua) on the server with Redis TIME as the one clock of the fleet. Open connects to a URL;
+// New wraps a go-redis client the caller already has. A Store is safe for concurrent use.
+//
+// Calls that one process makes about the same key or queue at the same moment share round trips,
+// each caller still getting its own answer: docs/combining.md tells how. docs/store.md tells how
+// the keys are laid out.
 package redis
 
 import (

@@ -18,7 +18,7 @@ import (
 )
 
 // slowClient returns a client of the test's Redis (REDIS_URL, or a fresh miniredis) through a
-// slowLink holding replies for delay, and the link.
+// slowlink.Link holding replies for delay, and the link.
 func slowClient(tb testing.TB, delay time.Duration, configure func(*goredis.Options)) (*goredis.Client, *slowlink.Link) {
 	tb.Helper()
 	o := &goredis.Options{}

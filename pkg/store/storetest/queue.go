@@ -27,12 +27,8 @@ type QueueStore interface {
 // should register its own cleanup; Close may be called twice.
 type NewQueueStore = func(t *testing.T, clk *clock.Fake) QueueStore
 
-// RunQueues runs the queue conformance suite against the stores newStore makes. Like Run, every
-// subtest gets a fresh store and a fake clock reading Start, uses queue names no other subtest
-// uses, and moves time only through the fake clock. The only real-time waits are for WaitReady,
-// whose wake-up on enqueue is real time in every store.
-//
-// A store's test file calls it in three lines:
+// RunQueues runs the queue conformance suite against the stores newStore makes, as Run does (a
+// fresh store and fake clock per subtest); it waits in real time only for WaitReady. For example:
 //
 //	func TestQueueConformance(t *testing.T) {
 //		storetest.RunQueues(t, func(t *testing.T, clk *clock.Fake) storetest.QueueStore { return memory.New(memory.Options{Clock: clk}) })

@@ -1,4 +1,6 @@
-// Package storetest is the conformance suite that every store.Store implementation must pass.
+// Package storetest is the conformance suite that every store implementation must pass: Run checks
+// the store.Store contract and store.Learner (a store without it fails), RunQueues the queue
+// (store.Queues with the combined calls of store.AckDequeuer and store.BatchEnqueuer).
 //
 // A store's own test file is three lines:
 //
@@ -6,10 +8,10 @@
 //		storetest.Run(t, func(t *testing.T, clk *clock.Fake) store.Store { return memory.New(memory.Options{Clock: clk}) })
 //	}
 //
-// The suite uses only the public store.Store contract, so a networked store passes it as well as
-// the in-memory one: every subtest gets a fresh store and a fresh fake clock, uses keys with a
-// random suffix (so stores sharing a server do not see each other's state), and moves time only
-// through the fake clock, which the store must read for every decision.
+// The suites use only the public contracts of package store, so a networked store passes them as
+// well as the in-memory one: every subtest gets a fresh store and a fresh fake clock, uses names
+// with a random suffix (so stores sharing a server do not see each other's state), and moves time
+// only through the fake clock, which the store must read for every decision.
 package storetest
 
 import (
