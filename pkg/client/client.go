@@ -41,7 +41,10 @@ type Client struct {
 
 // call is one Do in flight; cancel ends its current attempt (nil between attempts). Both are
 // guarded by Client.mu.
-type call struct{ cancel context.CancelFunc }
+type call struct {
+	cancel context.CancelFunc
+	body   responseBody // the body of an attempt's response: one allocation with the call
+}
 
 // New validates cfg and returns a client. An invalid field is an error naming it.
 func New(cfg Config) (*Client, error) {
@@ -454,7 +457,11 @@ func (c *Client) send(ctx context.Context, o *outgoing, attempt int) (*http.Resp
 		}
 		return nil, err
 	}
-	resp.Body = &responseBody{ReadCloser: resp.Body, cancel: cancel, client: c}
+	// An earlier attempt's body, if any, was closed before this attempt began: its place in the
+	// call is free.
+	b := &o.call.body
+	*b = responseBody{ReadCloser: resp.Body, cancel: cancel, client: c}
+	resp.Body = b
 	if c.cfg.Logger.Enabled(ctx, levelDebug) {
 		c.cfg.Logger.LogAttrs(ctx, levelDebug, "weir: attempt", c.attr(), attrInt("attempt", attempt),
 			c.redact.request(req), attrInt("status", resp.StatusCode), attrDur("elapsed", elapsed))

@@ -107,13 +107,15 @@ type storeCall[T any] struct {
 // want of it, the policy answers: FailOpen with c.open, FallBackLocal with c.local, FailClosed
 // with the store's error.
 func guard[T any](ctx context.Context, g *guardedStore, c storeCall[T]) (T, error) {
-	err := g.downErr()
+	var err error
 	if g.usable() {
 		var v T
 		v, err = c.shared()
 		if !g.observe(ctx, err) {
 			return v, err
 		}
+	} else {
+		err = g.downErr()
 	}
 	switch {
 	case g.policy == FailOpen && c.open != nil:
