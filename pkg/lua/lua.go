@@ -124,13 +124,6 @@ func (s *Script) RunInts(ctx context.Context, c interface {
 	return cmd
 }
 
-// Cmd returns EVALSHA of the script as a command whose reply is read as integers, for a pipeline
-// to send (RunInts sends one on its own). The caller runs the script again with RunInts when the
-// pipeline answers NOSCRIPT.
-func (s *Script) Cmd(ctx context.Context, keys []string, args ...any) *redis.IntSliceCmd {
-	return s.intsCmd(ctx, keys, args)
-}
-
 // intsCmd is EVALSHA of the script as an IntSliceCmd.
 func (s *Script) intsCmd(ctx context.Context, keys []string, args []any) *redis.IntSliceCmd {
 	a := make([]any, 0, 3+len(keys)+len(args))

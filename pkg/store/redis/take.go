@@ -8,19 +8,17 @@ import (
 	"sync"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
-
 	"github.com/weir-go/weir/internal/contract"
 	"github.com/weir-go/weir/pkg/lua"
 	"github.com/weir-go/weir/pkg/store"
 )
 
 // Takes wait in lines (line.go): up to takeInFlight calls of a line on their way at once, and the
-// takes that arrive meanwhile go together in the next: one script call for the takes of one key,
-// decided in arrival order as successive calls would decide them, and one pipeline for the keys
-// of a line. On one Redis server every key shares one line; on a Cluster (or a Ring) each key has
-// its own, so that a slow node never holds up the keys of another. docs/combining.md tells why the
-// buckets stay exact.
+// takes that arrive meanwhile go together in the next script call, the takes of each key decided
+// in arrival order as successive calls would decide them. On one Redis server every key shares
+// one line, and one call decides many keys; on a Cluster (or a Ring) each key has a line of its
+// own, since one script may touch only keys of one slot. docs/combining.md tells why the buckets
+// stay exact.
 
 const (
 	// takeInFlight bounds the script calls of one key on their way from one store at once.
@@ -80,8 +78,8 @@ func release(req *takeReq) {
 	takeReqs.Put(req)
 }
 
-// laneOf names the line of key's takes: one for every key on one server, where a pipeline goes
-// to one connection; the key itself where keys live on different nodes.
+// laneOf names the line of key's takes: one for every key on one server, where a script may
+// touch any key; the key itself where keys live in different slots.
 func (s *Store) laneOf(key string) string {
 	if s.oneServer {
 		return ""
@@ -89,9 +87,9 @@ func (s *Store) laneOf(key string) string {
 	return key
 }
 
-// decide answers a batch of takes: the takes of one key that share the first one's limits in one
-// script call, each other such group (another key, or a key whose limits differ between callers)
-// in a script call of its own, all in one pipeline.
+// decide answers a batch of takes in one script call: the takes of one key under one set of limits
+// decided together, each other such group (another key, or a key whose limits differ between
+// callers) as a further key of the same call.
 func (s *Store) decide(_ string, batch []*takeReq) {
 	if len(batch) > 1 {
 		// Group by key, keeping each key's takes in arrival order.
@@ -99,7 +97,7 @@ func (s *Store) decide(_ string, batch []*takeReq) {
 	}
 	first := batch[0]
 	if first.key == batch[len(batch)-1].key && !slices.ContainsFunc(batch, func(r *takeReq) bool { return !sameLimits(r.limits, first.limits) }) {
-		s.call(batch) // one key, one limit set: one script call, no pipeline
+		s.call(batch) // one key, one set of limits
 		return
 	}
 	var groups [][]*takeReq
@@ -111,7 +109,7 @@ func (s *Store) decide(_ string, batch []*takeReq) {
 		groups = appendByLimits(groups, rest[:end])
 		rest = rest[end:]
 	}
-	s.callPipelined(batch, groups)
+	s.callKeys(batch, groups)
 }
 
 // appendByLimits appends the takes of one key to groups, one group per set of limits, each in
@@ -141,31 +139,32 @@ func (s *Store) call(batch []*takeReq) {
 	s.answerTakes(batch, out, err)
 }
 
-// callPipelined sends one script call for each group of batch, all in one pipeline, and answers
-// every caller. A script the server does not know (it restarted or was flushed) is sent again on
-// its own, which loads it.
-func (s *Store) callPipelined(batch []*takeReq, groups [][]*takeReq) {
+// callKeys decides every group of batch in one script call, a key's block of arguments for each
+// group (take.lua decides them in turn, each as a call of its own would), and answers every
+// caller.
+func (s *Store) callKeys(batch []*takeReq, groups [][]*takeReq) {
 	ctx, cancel := batchContext(s, batch)
 	defer cancel()
-	cmds := make([]*goredis.IntSliceCmd, len(groups))
-	_, err := s.rdb.Pipelined(ctx, func(pipe goredis.Pipeliner) error {
-		for i, g := range groups {
-			args := s.takeArgs(g[0].limits, false, len(g), func(i int) int64 { return g[i].n })
-			cmds[i] = lua.Take.Cmd(ctx, []string{s.limiterKey(g[0].key)}, args...)
-			_ = pipe.Process(ctx, cmds[i])
-		}
-		return nil
-	})
+	keys := make([]string, len(groups))
+	n := 1
 	for i, g := range groups {
-		out, cerr := cmds[i].Result()
-		switch {
-		case lua.IsNoScript(cerr):
-			s.call(g)
-			continue
-		case out == nil && cerr == nil:
-			cerr = err // never sent: the pipeline's connection failed
+		keys[i] = s.limiterKey(g[0].key)
+		n += s.blockLen(g[0].limits, len(g))
+	}
+	args := make([]any, 1, n)
+	args[0] = s.nowArg()
+	for _, g := range groups {
+		args = s.appendBlock(args, g[0].limits, false, len(g), func(i int) int64 { return g[i].n })
+	}
+	out, err := lua.Take.RunInts(ctx, s.rdb, keys, args...).Result()
+	if err == nil {
+		err = shortReply(out, len(batch))
+	}
+	for _, g := range groups {
+		s.answerTakes(g, out, err)
+		if err == nil {
+			out = out[5*len(g):]
 		}
-		s.answerTakes(g, out, cerr)
 	}
 }
 

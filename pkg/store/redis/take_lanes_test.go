@@ -3,7 +3,9 @@ package redis_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/weir-go/weir/pkg/clock"
 	"github.com/weir-go/weir/pkg/store"
+	"github.com/weir-go/weir/pkg/store/memory"
 )
 
 // roundTrips counts the round trips a client makes: a command alone or a pipeline.
@@ -119,4 +122,56 @@ func TestTakeLaneDownFailsEveryCaller(t *testing.T) {
 	}
 	waitOrFail(t, &wg, 20*time.Second)
 	assert.EqualValues(t, 32, failed.Load())
+}
+
+// TestTakeBatchOfKeysIsExact decides batches of takes on several keys, some under two sets of
+// limits, in one script call each, and checks every decision against the memory store making the
+// same takes one call at a time, in the order the batch decides them: a key's takes under one set
+// of limits in arrival order, its sets in the order they first came, the keys in any order.
+func TestTakeBatchOfKeysIsExact(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	s := storeOn(t, newClient(t), clk)
+	mem := memory.New(memory.Options{Clock: clk})
+	rng := rand.New(rand.NewPCG(7, 7))
+	sets := [][]store.Limit{
+		{store.PerSecond(5)},
+		{store.PerSecond(5), store.PerMinute(20).WithBurst(8)},
+		{store.Limit{Requests: 3, Per: time.Second, Burst: 4}},
+	}
+	for round := range 20 {
+		n := 1 + rng.IntN(60)
+		keys, limits, costs := make([]string, n), make([][]store.Limit, n), make([]int64, n)
+		for i := range n {
+			k := rng.IntN(6)
+			keys[i] = fmt.Sprintf("exact-%d", k)
+			limits[i] = sets[(k+rng.IntN(2))%len(sets)] // two sets of limits per key
+			costs[i] = int64(rng.IntN(4))
+		}
+		got, errs := s.DecideBatch(t.Context(), keys, limits, costs)
+		for _, i := range batchOrder(keys, limits) {
+			want, err := mem.Take(t.Context(), keys[i], limits[i], costs[i])
+			require.NoError(t, err)
+			require.NoError(t, errs[i], "round %d take %d", round, i)
+			require.Equal(t, want, got[i], "round %d take %d: %s under %v, cost %d", round, i, keys[i], limits[i], costs[i])
+		}
+		clk.Advance(time.Duration(rng.IntN(1500)) * time.Millisecond)
+	}
+}
+
+// batchOrder is the order in which one batch decides its takes, as far as it matters: per key,
+// the takes under the set of limits that came first, in arrival order, then the next set's.
+func batchOrder(keys []string, limits [][]store.Limit) []int {
+	var order []int
+	done := make([]bool, len(keys))
+	for i := range keys {
+		if done[i] {
+			continue
+		}
+		for j := i; j < len(keys); j++ {
+			if !done[j] && keys[j] == keys[i] && slices.EqualFunc(limits[j], limits[i], store.Limit.Same) {
+				order, done[j] = append(order, j), true
+			}
+		}
+	}
+	return order
 }

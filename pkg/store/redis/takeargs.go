@@ -7,12 +7,12 @@ import (
 	"github.com/weir-go/weir/pkg/store"
 )
 
-// take.lua's arguments, as its header lays them out: now and the number of limits
-// (takeArgsBefore), each limit's limitArgs, then the ordered flag (takeArgsAfter) and one cost
-// a take.
+// take.lua's arguments, as its header lays them out: now, then a block for each key: the number
+// of limits (takeArgsBefore), each limit's limitArgs, then the ordered flag and the number of
+// takes (takeArgsAfter), and one cost a take.
 const (
-	takeArgsBefore = 2
-	takeArgsAfter  = 1
+	takeArgsBefore = 1
+	takeArgsAfter  = 2
 )
 
 // The positions of one limit's arguments to take.lua, in its order (take.lua names them
@@ -63,11 +63,23 @@ func (c *argCache) get(l store.Limit) *limitArgs {
 	return a
 }
 
-// takeArgs returns take.lua's arguments for limits and costs: ordered refuses every take after
-// the first refusal (a waiting line), otherwise each take is decided on its own.
-func (s *Store) takeArgs(limits []store.Limit, ordered bool, costs int, cost func(i int) int64) []any {
-	args := make([]any, 0, takeArgsBefore+limitArgCount*len(limits)+takeArgsAfter+costs)
-	args = append(args, s.nowArg(), len(limits))
+// takeArgs returns take.lua's arguments for takes of one key under limits, the i-th costing
+// cost(i): ordered refuses every take after the first refusal (a waiting line), otherwise each
+// take is decided on its own.
+func (s *Store) takeArgs(limits []store.Limit, ordered bool, takes int, cost func(i int) int64) []any {
+	args := make([]any, 0, 1+s.blockLen(limits, takes))
+	args = append(args, s.nowArg())
+	return s.appendBlock(args, limits, ordered, takes, cost)
+}
+
+// blockLen is the length of a key's block of arguments.
+func (s *Store) blockLen(limits []store.Limit, takes int) int {
+	return takeArgsBefore + limitArgCount*len(limits) + takeArgsAfter + takes
+}
+
+// appendBlock appends a key's block of take.lua's arguments to args.
+func (s *Store) appendBlock(args []any, limits []store.Limit, ordered bool, takes int, cost func(i int) int64) []any {
+	args = append(args, len(limits))
 	for _, l := range limits {
 		a := s.args.get(l)
 		args = append(args, a[:]...)
@@ -77,7 +89,8 @@ func (s *Store) takeArgs(limits []store.Limit, ordered bool, costs int, cost fun
 	} else {
 		args = append(args, 0)
 	}
-	for i := range costs {
+	args = append(args, takes)
+	for i := range takes {
 		args = append(args, cost(i))
 	}
 	return args
