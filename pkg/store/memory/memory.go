@@ -108,59 +108,70 @@ func (s *Store) Take(ctx context.Context, key string, limits []store.Limit, n in
 	if s.closed.Load() {
 		return store.Decision{}, store.ErrClosed
 	}
+	if ctx.Err() != nil || len(limits) == 0 || n < 0 {
+		return store.Decision{}, s.refuse(ctx, key, limits, n)
+	}
 	now := s.now()
 	sh := s.shard(key)
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
 	sh.maybeSweep(now)
 	e := sh.last
 	if sh.lastKey != key || e == nil {
 		e = sh.keys[key]
 	}
+	if e != nil {
+		if sh.last != e {
+			sh.lastKey, sh.last = key, e
+		}
+		if b, v, ok := e.takeOne(limits, n, now); ok {
+			sh.mu.Unlock()
+			remaining, reset := b.after(v) // the bucket's figures are fixed: outside the lock
+			return store.Decision{Allowed: true, Remaining: remaining, ResetAfter: reset}, nil
+		}
+	}
+	defer sh.mu.Unlock()
 	if e == nil {
-		// A key the store holds was checked when it came in; only a new one is checked here.
+		// A key the store holds was checked when it came in; only a new one is checked here,
+		// before anything is created, so that bad input leaves no trace.
 		if err := contract.ValidateName("key", key); err != nil {
 			return store.Decision{}, err
 		}
-	}
-	if err := ctx.Err(); err != nil {
-		return store.Decision{}, err
-	}
-	if len(limits) == 0 || n < 0 {
-		return store.Decision{}, contract.ValidateTake(key, limits, n)
-	}
-	if e == nil {
-		// Validate before creating anything, so bad input leaves no trace.
 		if err := contract.ValidateTake(key, limits, n); err != nil {
 			return store.Decision{Allowed: false, RetryAfter: store.Never}, err
 		}
 		e = &entry{buckets: make([]bucket, 0, len(limits))}
 		sh.keys[key] = e
-	}
-	sh.lastKey, sh.last = key, e
-	if d, ok := e.takeOne(limits, n, now); ok {
-		return d, nil
+		sh.lastKey, sh.last = key, e
 	}
 	return e.take(key, limits, n, now, 0)
 }
 
-// takeOne decides the common take, one known limit on a key without pause or learned pace, when
-// it is admitted; it reports false for take to decide anything else.
-func (e *entry) takeOne(limits []store.Limit, n, now int64) (store.Decision, bool) {
+// refuse is the error of a take that an ended context or bad input refuses, checked in the order
+// every store checks them: the key's name, the context, then the limits and cost.
+func (s *Store) refuse(ctx context.Context, key string, limits []store.Limit, n int64) error {
+	if err := s.check(ctx, key); err != nil {
+		return err
+	}
+	return contract.ValidateTake(key, limits, n)
+}
+
+// takeOne decides, under the shard's lock, the common take that is admitted: one known limit on
+// a key without pause or learned pace. It commits the take and returns its bucket's figures and
+// verdict, or reports false for take to decide anything else.
+func (e *entry) takeOne(limits []store.Limit, n, now int64) (bucket, verdict, bool) {
 	if len(limits) != 1 || e.learned != nil || e.blockedUntil > now || len(e.buckets) == 0 {
-		return store.Decision{}, false
+		return bucket{}, verdict{}, false
 	}
 	b := &e.buckets[0]
 	if b.limit != limits[0] || n > b.limit.EffectiveBurst() {
-		return store.Decision{}, false
+		return bucket{}, verdict{}, false
 	}
 	v := b.decide(now, n)
 	if !v.ok {
-		return store.Decision{}, false
+		return bucket{}, verdict{}, false
 	}
 	b.tat, b.rem = v.tat, v.rem
-	remaining, reset := b.after(v)
-	return store.Decision{Allowed: true, Remaining: remaining, ResetAfter: reset}, true
+	return *b, v, true
 }
 
 // take decides against every limit and commits only when all agree. Buckets are found by their
