@@ -3,6 +3,7 @@ package headers
 import (
 	"math"
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -421,6 +422,9 @@ func FuzzParse(f *testing.F) {
 		}
 
 		s := Parse(h, now)
+		if all := parseAll(h, now); !reflect.DeepEqual(s, all) {
+			t.Errorf("Parse = %+v, but every parser finds %+v", s, all)
+		}
 		checkQuotas(t, s.Quotas)
 		if s.RetryAfter != -1 && (s.RetryAfter < 0 || s.RetryAfter > MaxDelay) {
 			t.Errorf("RetryAfter %v", s.RetryAfter)

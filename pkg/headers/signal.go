@@ -2,6 +2,7 @@ package headers
 
 import (
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -73,6 +74,30 @@ func (s Signal) Exhausted() (time.Duration, bool) {
 // cached response: the IETF drafts say to ignore these fields on one, so a caller that knows
 // should not call Parse.
 func Parse(h http.Header, now time.Time) Signal {
+	if !mayCarry(h) {
+		return Signal{RetryAfter: -1} // most responses: nothing to look for
+	}
+	return parseAll(h, now)
+}
+
+// carriedPrefixes start the name of every field a parser of this package reads, in lower case.
+var carriedPrefixes = [...]string{"retry-after", "ratelimit", "x-ratelimit", "x-rate-limit",
+	"anthropic-ratelimit-", "x-shopify-shop-api-call-limit"}
+
+// mayCarry reports whether h holds a field whose name starts one that some parser reads.
+func mayCarry(h http.Header) bool {
+	for k := range h {
+		for _, p := range carriedPrefixes {
+			if len(k) >= len(p) && strings.EqualFold(k[:len(p)], p) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// parseAll is Parse without the shortcut for a response that carries no field it reads.
+func parseAll(h http.Header, now time.Time) Signal {
 	s := Signal{RetryAfter: -1}
 	if d, ok := RetryAfter(h, now); ok {
 		s.RetryAfter = d
