@@ -165,3 +165,13 @@ func CallerEnded(ctx context.Context) bool {
 	dl, ok := ctx.Deadline()
 	return ok && !time.Now().Before(dl)
 }
+
+// AckDequeuePolicy returns p with its defaults for an AckDequeue leasing for lease, or the error
+// that refuses the whole call: a bad policy or lease.
+func AckDequeuePolicy(p store.QueuePolicy, lease time.Duration) (store.QueuePolicy, error) {
+	p = p.WithDefaults()
+	if err := p.Validate(); err != nil {
+		return p, err
+	}
+	return p, ValidateLease(lease)
+}

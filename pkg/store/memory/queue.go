@@ -304,11 +304,8 @@ func (q *queue) ack(p store.QueuePolicy, id string, token int64, result []byte, 
 // AckDequeue implements store.AckDequeuer: Ack, then Dequeue, in one step under the queues' lock.
 func (s *Store) AckDequeue(ctx context.Context, name string, p store.QueuePolicy, id string, token int64, result []byte, lease time.Duration) (store.Lease, bool, error) {
 	fail := func(err error) (store.Lease, bool, error) { return store.Lease{}, false, &store.AckError{Err: err} }
-	p = p.WithDefaults()
-	if err := p.Validate(); err != nil {
-		return fail(err)
-	}
-	if err := contract.ValidateLease(lease); err != nil {
+	p, err := contract.AckDequeuePolicy(p, lease)
+	if err != nil {
 		return fail(err)
 	}
 	q, now, err := s.lockQueue(ctx, name)

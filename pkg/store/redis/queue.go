@@ -289,11 +289,8 @@ func (s *Store) ackReply(ctx context.Context, id string, token int64, v any, err
 // trip for both (a second only when the call promoted a full batch of due jobs).
 func (s *Store) AckDequeue(ctx context.Context, name string, p store.QueuePolicy, id string, token int64, result []byte, lease time.Duration) (store.Lease, bool, error) {
 	fail := func(err error) (store.Lease, bool, error) { return store.Lease{}, false, &store.AckError{Err: err} }
-	p = p.WithDefaults()
-	if err := p.Validate(); err != nil {
-		return fail(err)
-	}
-	if err := contract.ValidateLease(lease); err != nil {
+	p, err := contract.AckDequeuePolicy(p, lease)
+	if err != nil {
 		return fail(err)
 	}
 	if err := s.checkName(ctx, "queue name", name); err != nil {
