@@ -2,7 +2,9 @@
 // is far above a server's, sharing one store, call servers that imitate real APIs
 // (internal/vendorapi), and must learn each server's limit from what it says. The same scenarios
 // run in one process (several clients on one memory store) and in a fleet of OS processes
-// sharing Redis.
+// sharing Redis. The demo-API scenarios (DemoScenarios, in one process) hold the worker demo's
+// client, whose configured limit is close to the server's, to what adapting may cost: next to
+// nothing when the server allows more, little when it allows less.
 package adaptfleet
 
 import (

@@ -20,14 +20,18 @@ import (
 // Defaults of Config's zero fields.
 const (
 	DefaultLimit     = 60
+	DefaultWindow    = time.Second
 	DefaultSlowDelay = 200 * time.Millisecond
 )
 
 // Config describes how the API behaves. Zero fields mean the defaults named in their comments.
 type Config struct {
-	// Limit is how many requests one fixed one-second window admits; the rest get 429 with a
-	// Retry-After until the next window. Default 60.
+	// Limit is how many requests one fixed window admits; the rest get 429 with a Retry-After
+	// until the next window. Default 60.
 	Limit int
+	// Window is the length of the fixed windows, a whole number of seconds (the IETF fields count
+	// in seconds), aligned to the clock. Default 1 s.
+	Window time.Duration
 	// FailureRate is the share of admitted requests answered 503, in [0, 1]. Default 0.
 	FailureRate float64
 	// SlowRate is the share of admitted requests answered only after SlowDelay, in [0, 1].
@@ -65,6 +69,9 @@ func New(cfg Config) (*API, error) {
 	if cfg.Limit == 0 {
 		cfg.Limit = DefaultLimit
 	}
+	if cfg.Window == 0 {
+		cfg.Window = DefaultWindow
+	}
 	if cfg.SlowDelay == 0 {
 		cfg.SlowDelay = DefaultSlowDelay
 	}
@@ -75,6 +82,8 @@ func New(cfg Config) (*API, error) {
 	switch {
 	case cfg.Limit < 0:
 		return nil, fmt.Errorf("weir/demoapi: Config.Limit must be ≥ 1, got %d", cfg.Limit)
+	case cfg.Window < 0 || cfg.Window%time.Second != 0:
+		return nil, fmt.Errorf("weir/demoapi: Config.Window must be a whole number of seconds, got %v", cfg.Window)
 	case !share(cfg.FailureRate):
 		return nil, fmt.Errorf("weir/demoapi: Config.FailureRate must be in [0, 1], got %v", cfg.FailureRate)
 	case !share(cfg.SlowRate):
@@ -84,7 +93,7 @@ func New(cfg Config) (*API, error) {
 	}
 	return &API{
 		cfg:    cfg,
-		window: fixedWindow{limit: cfg.Limit, size: time.Second},
+		window: fixedWindow{limit: cfg.Limit, size: cfg.Window},
 		fate:   rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
 	}, nil
 }
@@ -96,7 +105,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	status, slow, n, remaining, wait := a.admit(now)
 	// The quota on every response, as the IETF draft writes it: the policy (q per w seconds) and
 	// what is left of it, with the seconds until more (t, whole seconds rounded up).
-	w.Header().Set("RateLimit-Policy", fmt.Sprintf(`"default";q=%d;w=1`, a.cfg.Limit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprintf(`"default";q=%d;w=%d`, a.cfg.Limit, int64(a.cfg.Window/time.Second)))
 	w.Header().Set("RateLimit", fmt.Sprintf(`"default";r=%d;t=%d`, remaining, int64(math.Ceil(wait.Seconds()))))
 	switch status {
 	case http.StatusTooManyRequests:
@@ -144,5 +153,8 @@ func (a *API) Arrivals() []Arrival {
 	return append([]Arrival(nil), a.arrivals...)
 }
 
-// Limit returns how many requests one second admits.
+// Limit returns how many requests one window admits.
 func (a *API) Limit() int { return a.cfg.Limit }
+
+// Window returns the length of the API's windows.
+func (a *API) Window() time.Duration { return a.cfg.Window }

@@ -74,6 +74,33 @@ func TestLimitAnswers429WithRetryAfterUntilNextWindow(t *testing.T) {
 	}
 }
 
+func TestWindowOfSeconds(t *testing.T) {
+	clk := clock.NewFake(start) // half a second into a three-second window
+	_, srv := newServer(t, Config{Limit: 2, Window: 3 * time.Second, Clock: clk})
+	for i := range 2 {
+		if resp := get(t, srv.URL); resp.StatusCode != http.StatusOK {
+			t.Fatalf("request %d: status %d, want 200", i+1, resp.StatusCode)
+		}
+	}
+	resp := get(t, srv.URL)
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("3rd request: status %d, want 429", resp.StatusCode)
+	}
+	h := resp.Header
+	if h.Get("RateLimit-Policy") != `"default";q=2;w=3` || h.Get("RateLimit") != `"default";r=0;t=3` || h.Get("Retry-After") != "3" {
+		t.Errorf("policy %q, quota %q, Retry-After %q: want the 3 s window, 2.5 s of it left",
+			h.Get("RateLimit-Policy"), h.Get("RateLimit"), h.Get("Retry-After"))
+	}
+	clk.Advance(time.Second) // still the same window
+	if resp := get(t, srv.URL); resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "2" {
+		t.Fatalf("1 s later: status %d, Retry-After %q; want 429 and 2", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	clk.Advance(1500 * time.Millisecond) // the next window opens
+	if resp := get(t, srv.URL); resp.StatusCode != http.StatusOK || resp.Header.Get("RateLimit") != `"default";r=1;t=3` {
+		t.Fatalf("next window: status %d, quota %q; want 200 and one left", resp.StatusCode, resp.Header.Get("RateLimit"))
+	}
+}
+
 // statuses sends n sequential requests and returns what the API answered.
 func statuses(tb testing.TB, cfg Config, n int) []int {
 	tb.Helper()
@@ -149,6 +176,8 @@ func TestSlowAnswerWaitsOnTheClock(t *testing.T) {
 func TestNewRejectsBadConfig(t *testing.T) {
 	for _, cfg := range []Config{
 		{Limit: -1},
+		{Window: 1500 * time.Millisecond},
+		{Window: -time.Second},
 		{FailureRate: 1.5},
 		{SlowRate: -0.1},
 		{SlowDelay: -time.Second},

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"log/slog"
+	"math"
 	"net/http"
 	"sync"
 	"time"
@@ -80,6 +81,7 @@ func (a AdaptConfig) validate() error {
 type adapter struct {
 	cfg     AdaptConfig
 	key     string
+	limits  []store.Limit // the configured limits
 	ceiling time.Duration // the strictest configured limit's interval
 	// maxRetryAfter caps a server's Retry-After, as Config.Retry.MaxRetryAfter caps it for retries.
 	maxRetryAfter time.Duration
@@ -93,9 +95,7 @@ type adapter struct {
 	// sentReqReset and sentUnitReset are when the quotas behind sentReq and sentUnit reset.
 	sentReqReset, sentUnitReset time.Time
 	maxCost                     int64
-	resets                      map[string]time.Time // per quota, the earliest reset instant heard in its window
-	// longest is, per quota, the longest time to a reset heard: about its window's length.
-	longest map[string]time.Duration
+	windows                     map[string]*quotaWindow // per quota, what its responses told of its window
 	// quotaAt is when a response last stated a quota: within quotaFresh of it, the key is paced
 	// by what the server states, and a rejection without a quota but with a Retry-After (such as
 	// Discord's global limit) only pauses it.
@@ -105,22 +105,25 @@ type adapter struct {
 // quotaFresh is how long a stated quota keeps a key's pace the server's business.
 const quotaFresh = time.Minute
 
-// resetOf returns how long until q resets, as tightly as this window's responses tell (the
-// earliest bound heard), and about how long q's window is: the longest time to its reset heard.
-func (a *adapter) resetOf(q headers.Quota, now time.Time) (reset, window time.Duration) {
-	at := now.Add(q.Reset)
+// resetOf returns how long until q resets, as tightly as this window's responses tell, and about
+// how long q's window is (see quotaWindow), for a response that arrived at now to a request sent
+// at sent. It reports false for old news: a word on a window already over.
+func (a *adapter) resetOf(q headers.Quota, now, sent time.Time) (reset, window time.Duration, ok bool) {
 	id := q.Name + "\x00" + q.Unit
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.resets == nil {
-		a.resets, a.longest = make(map[string]time.Time), make(map[string]time.Duration)
+	if a.windows == nil {
+		a.windows = make(map[string]*quotaWindow)
 	}
-	if kept, ok := a.resets[id]; ok && kept.After(now) && !at.After(kept.Add(time.Second)) && kept.Before(at) {
-		at = kept
+	w := a.windows[id]
+	if w == nil {
+		w = &quotaWindow{least: -1}
+		a.windows[id] = w
 	}
-	a.resets[id] = at
-	a.longest[id] = max(a.longest[id], at.Sub(now))
-	return at.Sub(now), a.longest[id]
+	if !w.hear(q, now, sent, a.admits) {
+		return 0, 0, false
+	}
+	return w.reset.Sub(now), w.longest, true
 }
 
 // spreadSlack is how far a new pace may differ from the one last sent before it is sent again.
@@ -131,13 +134,16 @@ const spreadSlack = 0.1
 // was paused because of it, so that the retry waits in the line rather than on a timer.
 func (a *adapter) observe(ctx context.Context, resp *http.Response, cost int64, now time.Time, rtt time.Duration) (rejected, paused bool) {
 	sig := headers.Parse(resp.Header, now)
+	sent := now.Add(-max(rtt, 0))
 	exhaustedFor, exhausted := sig.Exhausted()
 	if exhausted {
 		exhaustedFor = 0
 		for _, q := range sig.Quotas {
 			if q.Remaining == 0 && q.Reset >= 0 {
-				reset, _ := a.resetOf(q, now)
-				exhaustedFor = max(exhaustedFor, reset)
+				// A quota spent in a window already over holds nothing back.
+				if reset, _, ok := a.resetOf(q, now, sent); ok {
+					exhaustedFor = max(exhaustedFor, reset)
+				}
 			}
 		}
 		// One response must not hold the key for the day an absurd reset says.
@@ -200,13 +206,13 @@ func (a *adapter) observe(ctx context.Context, resp *http.Response, cost int64, 
 			}
 		}
 	}
-	a.spread(ctx, sig, cost, now)
+	a.spread(ctx, sig, cost, now, sent)
 	return rejected, paused
 }
 
 // spread paces what is left of each quota running low over the time to its reset. The pace
 // outlives the reset by about a window; a reset beyond MaxPause sets its rate, not its life.
-func (a *adapter) spread(ctx context.Context, sig headers.Signal, cost int64, now time.Time) {
+func (a *adapter) spread(ctx context.Context, sig headers.Signal, cost int64, now, sent time.Time) {
 	var req, unit store.Pace
 	var reqReset, unitReset time.Time
 	a.mu.Lock()
@@ -220,14 +226,17 @@ func (a *adapter) spread(ctx context.Context, sig headers.Signal, cost int64, no
 		// The pace's next request goes one interval from now and the last one must land before
 		// the reset, so what is left is spread over one slot more than it holds: the request's
 		// own worth (one, or the largest cost seen for a quota of units).
-		reset, window := a.resetOf(q, now)
+		reset, window, ok := a.resetOf(q, now, sent)
+		if !ok {
+			continue // what was left of a window already over
+		}
 		units := q.Unit == "" || q.Unit == "requests"
 		slot := int64(1)
 		if !units {
 			slot = max(1, maxCost)
 		}
 		iv := min(reset/time.Duration(q.Remaining+slot), a.cfg.MaxPause)
-		if iv <= a.ceiling || iv < time.Microsecond {
+		if iv < time.Microsecond || a.lasts(q, reset, slot, units) {
 			continue // enough left to last at the configured rate: nothing to spread
 		}
 		reset = min(reset, a.cfg.MaxPause)
@@ -255,6 +264,41 @@ func (a *adapter) spread(ctx context.Context, sig headers.Signal, cost int64, no
 	if a.send(ctx, req, reqReset, unit, unitReset) && req.Interval > 0 {
 		a.m.rate(req.Rate())
 	}
+}
+
+// lasts reports whether what is left of q, and a slot more, lasts at the configured rate until q
+// resets: in reset at most, and, for a quota of requests whose size and window the server
+// states, sooner still when much of it is gone (see spentSince).
+func (a *adapter) lasts(q headers.Quota, reset time.Duration, slot int64, units bool) bool {
+	if units && q.Limit > 0 && q.Window > 0 {
+		reset = min(reset, q.Window-a.spentSince(q.Limit-q.Remaining))
+	}
+	return min(reset/time.Duration(q.Remaining+slot), a.cfg.MaxPause) <= a.ceiling
+}
+
+// spentSince is the least time the configured limits take to admit used requests: at most each
+// limit's burst at once, then its rate. The quota's window began at least that long ago, if only
+// this key spends it.
+func (a *adapter) spentSince(used int64) time.Duration {
+	var d time.Duration
+	for _, l := range a.limits {
+		if over := used - l.EffectiveBurst(); over > 0 && l.Requests > 0 {
+			d = max(d, time.Duration(float64(over)*float64(l.Per)/float64(l.Requests)))
+		}
+	}
+	return d
+}
+
+// admits is the most requests the configured limits let through in d: each limit's burst at
+// once, then its rate.
+func (a *adapter) admits(d time.Duration) int64 {
+	most := int64(math.MaxInt64)
+	for _, l := range a.limits {
+		if l.Requests > 0 && l.Per > 0 {
+			most = min(most, l.EffectiveBurst()+int64(float64(max(d, 0))*float64(l.Requests)/float64(l.Per)))
+		}
+	}
+	return most
 }
 
 // send tells the store the paces (a zero one leaves the store's alone) and remembers them, with

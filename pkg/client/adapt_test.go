@@ -116,3 +116,38 @@ func TestAdaptPaceOutlivesResetByAWindow(t *testing.T) {
 	assert.True(t, l.Requests.Until.After(now.Add(1500*time.Millisecond)),
 		"the pace must outlive the reset by about the 2s window, ends in %v", l.Requests.Until.Sub(now))
 }
+
+// learnedAfter is what one response with the IETF fields policy and quota teaches a client
+// limited to 50/s with a burst of 10.
+func learnedAfter(t *testing.T, policy, quota string) store.Learned {
+	t.Helper()
+	u := newUpstream(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		if policy != "" {
+			w.Header().Set("RateLimit-Policy", policy)
+		}
+		w.Header().Set("RateLimit", quota)
+		w.WriteHeader(http.StatusOK)
+	})
+	st := memory.New(memory.Options{})
+	t.Cleanup(func() { _ = st.Close() })
+	c := newClient(t, client.Config{Name: "adapt", Store: st, Limits: []store.Limit{store.PerSecond(50).WithBurst(10)}})
+	require.NoError(t, get(t, c, context.Background(), u.URL))
+	return learnedOf(t, st)
+}
+
+// 20 left of 60 a second, "1 s" to the reset (whole seconds, rounded up): the 40 gone took the
+// configured limit at least 0.6 s (10 at once, 30 at 50/s), so the window resets within 0.4 s,
+// and 20 at 50/s outlast it. No pace.
+func TestAdaptQuotaThatLastsAtConfiguredRateSetsNoPace(t *testing.T) {
+	l := learnedAfter(t, `"default";q=60;w=1`, `"default";r=20;t=1`)
+	assert.Zero(t, l.Requests.Interval, "paced at %v", l.Requests.Interval)
+
+	// Not knowing the quota's window, the client must take the reset as a second away.
+	l = learnedAfter(t, "", `"default";r=20;t=1`)
+	assert.InDelta(t, float64(time.Second/21), float64(l.Requests.Interval), float64(2*time.Millisecond))
+
+	// 20 left of 40: the 20 gone may have taken only 0.2 s, so the reset may be 0.8 s away,
+	// which 20 at 50/s do not last. The pace spreads them over the reset stated.
+	l = learnedAfter(t, `"default";q=40;w=1`, `"default";r=20;t=1`)
+	assert.InDelta(t, float64(time.Second/21), float64(l.Requests.Interval), float64(2*time.Millisecond))
+}

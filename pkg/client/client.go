@@ -84,8 +84,8 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	if c.line != nil && !cfg.Adapt.Off && c.st.learner() != nil {
-		c.adapt = &adapter{cfg: cfg.Adapt, key: cfg.Name, ceiling: contract.CeilingOf(cfg.Limits), maxRetryAfter: cfg.Retry.MaxRetryAfter,
-			st: c.st, m: c.metrics, log: cfg.Logger}
+		c.adapt = &adapter{cfg: cfg.Adapt, key: cfg.Name, limits: cfg.Limits, ceiling: contract.CeilingOf(cfg.Limits),
+			maxRetryAfter: cfg.Retry.MaxRetryAfter, st: c.st, m: c.metrics, log: cfg.Logger}
 		ceilingRate := float64(time.Second) / float64(c.adapt.ceiling)
 		c.metrics.rate(ceilingRate)
 		c.line.paced = func(iv time.Duration) {

@@ -13,8 +13,9 @@
 //
 //   - a quota exhausted (remaining 0) with a reset time pauses the key until the reset, for
 //     AdaptConfig.MaxPause at most;
-//   - a quota running low (what is left would not last until the reset at the configured rate)
-//     is spread over the time to the reset: a pace of one request (or unit of cost, for quotas of
+//   - a quota running low (what is left would not last until the reset at the configured rate;
+//     for a quota whose size and window the server states, counting how long the configured
+//     limits took to spend what is gone) is spread over the time to the reset: a pace of one request (or unit of cost, for quotas of
 //     tokens or points) about every reset/remaining (every MaxPause at most), with a burst of one;
 //   - a rejection (429; 503 or 403 that say so, by Retry-After or a spent quota) that carries no
 //     quota pauses the key: for the server's Retry-After, keeping the pace a quota stated on
