@@ -93,29 +93,31 @@ func TestQuotaWindowLateAnswerIsOldNews(t *testing.T) {
 	assert.Equal(t, sec(1.501), w.reset, "still the first window")
 }
 
-// With a stated window, the window after a tight bound is bounded a window later, even when the
-// first response in it comes late (its client was kept waiting), and across windows not heard of.
+// With a stated window, a refill heard tells where the windows end (between the least heard and
+// the refill, and by the bound of the window it ended): later windows are bounded as tightly,
+// even the one a process kept waiting for two windows hears of next.
 func TestQuotaWindowStatedWindowCarriesBound(t *testing.T) {
 	first := []heard{
 		{sent: 0.001, now: 0.002, r: 59, t: time.Second, window: time.Second},
 		{sent: 0.9, now: 0.901, r: 14, t: time.Second, window: time.Second},
+		{sent: 1.59, now: 1.6, r: 30, t: time.Second, window: time.Second}, // a refill
 	}
-	w, _ := hearAll(append(first, heard{sent: 1.59, now: 1.6, r: 30, t: time.Second, window: time.Second})...)
+	w, _ := hearAll(first...)
 	assert.Equal(t, sec(2.002), w.reset)
-	w, _ = hearAll(append(first, heard{sent: 2.49, now: 2.5, r: 30, t: time.Second, window: time.Second})...)
-	assert.Equal(t, sec(3.002), w.reset, "two windows on")
+	w, _ = hearAll(append(first, heard{sent: 3.49, now: 3.5, r: 30, t: time.Second, window: time.Second})...)
+	assert.Equal(t, sec(4.002), w.reset, "two windows on")
 
 	// Without a stated window only the response is believed.
 	for i := range first {
 		first[i].window = 0
 	}
-	w, _ = hearAll(append(first, heard{sent: 1.59, now: 1.6, r: 30, t: time.Second})...)
+	w, _ = hearAll(first...)
 	assert.Equal(t, sec(2.6), w.reset)
 }
 
-// A bound carried from a stated window that the window outlives (the server's windows are not on
-// that grid) gives way to what the next response says: a request sent after the bound found less
-// left than a new window could have lost since the one before it was answered.
+// A bound from where the windows end that the window outlives (the server's windows are not
+// fixed) gives way to what the next response says: a request sent after the bound found less left
+// than a new window could have lost since the window was last answered.
 func TestQuotaWindowOutlivedBoundGivesWay(t *testing.T) {
 	w, ok := hearAll(
 		heard{sent: 0.001, now: 0.002, r: 59, t: time.Second, window: time.Second},
@@ -129,11 +131,33 @@ func TestQuotaWindowOutlivedBoundGivesWay(t *testing.T) {
 	assert.EqualValues(t, 12, w.least, "the same window")
 
 	// Kept waiting for two windows, a process hears of a spent quota: a window that may have
-	// been spent since, the one the stated window's grid says.
+	// been spent since, ending where the windows end.
 	w, _ = hearAll(
 		heard{sent: 0.001, now: 0.002, r: 59, t: time.Second, window: time.Second},
-		heard{sent: 0.7, now: 0.701, r: 20, t: time.Second, window: time.Second},
+		heard{sent: 0.95, now: 0.951, r: 20, t: time.Second, window: time.Second},
+		heard{sent: 1.04, now: 1.05, r: 58, t: time.Second, window: time.Second},
 		heard{sent: 2.9, now: 2.95, r: 0, t: time.Second, window: time.Second},
 	)
 	assert.Equal(t, sec(3.002), w.reset)
+}
+
+// Where the windows end narrows with each span heard, by whole windows; a span that fits twice
+// tells nothing, and one at odds with it means the windows moved.
+func TestPhaseNarrows(t *testing.T) {
+	var p phase
+	p.narrow(sec(0.9), sec(1.6), time.Second)
+	p.refine(sec(0.9), sec(1.002), time.Second)
+	assert.Equal(t, phase{sec(0.9), sec(1.002)}, p)
+	p.narrow(sec(4.95), sec(5.5), time.Second)
+	assert.Equal(t, phase{sec(4.95), sec(5.002)}, p, "four windows on")
+	p.narrow(sec(7.0), sec(7.96), time.Second)
+	assert.Equal(t, phase{sec(4.95), sec(5.002)}, p, "meets it at 7 and at 7.95")
+	end, ok := p.end(sec(8.5), time.Second)
+	assert.True(t, ok)
+	assert.Equal(t, sec(9.002), end)
+
+	p.narrow(sec(9.1), sec(9.2), time.Second)
+	assert.Equal(t, phase{sec(9.1), sec(9.2)}, p, "at odds: believed")
+	p.refine(sec(12.5), sec(12.6), time.Second)
+	assert.Equal(t, phase{sec(9.1), sec(9.2)}, p, "a span taken for a window's is not")
 }
