@@ -13,7 +13,7 @@ import (
 	"github.com/weir-go/weir/pkg/store"
 )
 
-// takeCallers is how many goroutines the combiner tests run on one key: enough that most of them
+// takeCallers is how many goroutines the line tests run on one key: enough that most of them
 // wait in line behind the calls on their way.
 const takeCallers = 32
 

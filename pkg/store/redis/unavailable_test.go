@@ -43,7 +43,7 @@ func loadStore(s *weirredis.Store, d time.Duration) []callResult {
 	for w := range 4 {
 		wg.Go(func() {
 			for i := 0; time.Now().Before(stop); i++ {
-				key := fmt.Sprintf("unavailable-%d", (w+i)%3) // shared keys: the combiner at work
+				key := fmt.Sprintf("unavailable-%d", (w+i)%3) // shared keys: the line at work
 				ctx, cancel := context.WithTimeout(context.Background(), callDeadline)
 				start := time.Now()
 				var op string
