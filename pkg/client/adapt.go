@@ -102,6 +102,9 @@ type adapter struct {
 	quotaAt time.Time
 }
 
+// maxQuotaWindows bounds the quotas whose windows one key's adapter follows at once.
+const maxQuotaWindows = 64
+
 // quotaFresh is how long a stated quota keeps a key's pace the server's business.
 const quotaFresh = time.Minute
 
@@ -117,6 +120,11 @@ func (a *adapter) resetOf(q headers.Quota, now, sent time.Time) (reset, window t
 	}
 	w := a.windows[id]
 	if w == nil {
+		if len(a.windows) >= maxQuotaWindows {
+			// The names come from the upstream: one that names a new quota on every answer
+			// must not grow this map without end. Forgetting costs only what was learned.
+			clear(a.windows)
+		}
 		w = &quotaWindow{least: -1}
 		a.windows[id] = w
 	}

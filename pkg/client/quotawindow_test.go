@@ -2,6 +2,7 @@ package client
 
 import (
 	"math"
+	"strconv"
 	"testing"
 	"time"
 
@@ -160,4 +161,15 @@ func TestPhaseNarrows(t *testing.T) {
 	assert.Equal(t, phase{sec(9.1), sec(9.2)}, p, "at odds: believed")
 	p.refine(sec(12.5), sec(12.6), time.Second)
 	assert.Equal(t, phase{sec(9.1), sec(9.2)}, p, "a span taken for a window's is not")
+}
+
+// TestQuotaWindowsBounded has an upstream name a new quota on every answer: the windows one key's
+// adapter follows stay bounded.
+func TestQuotaWindowsBounded(t *testing.T) {
+	a := &adapter{}
+	for i := range 10 * maxQuotaWindows {
+		q := headers.Quota{Name: "q" + strconv.Itoa(i), Unit: "requests", Limit: 60, Remaining: 30, Reset: time.Second}
+		a.resetOf(q, sec(float64(i)), sec(float64(i)))
+		require.LessOrEqual(t, len(a.windows), maxQuotaWindows)
+	}
 }
