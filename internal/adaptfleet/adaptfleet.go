@@ -85,10 +85,16 @@ var Ceiling = store.Limit{Requests: 1000, Per: time.Second, Burst: 100}
 
 // ClientConfig is a fleet member's client for sc on st.
 func ClientConfig(sc Scenario, st store.Store, log *slog.Logger) client.Config {
+	return memberConfig(sc.Name(), Ceiling, st, log)
+}
+
+// memberConfig is a fleet member's client called name, under limit, on st: retried patiently, so
+// that every request is served in the end.
+func memberConfig(name string, limit store.Limit, st store.Store, log *slog.Logger) client.Config {
 	return client.Config{
-		Name:   sc.Name(),
+		Name:   name,
 		Store:  st,
-		Limits: []store.Limit{Ceiling},
+		Limits: []store.Limit{limit},
 		Retry: client.RetryConfig{
 			MaxRetries: 20, BaseDelay: 10 * time.Millisecond, MaxDelay: time.Second, MaxRetryAfter: time.Minute,
 		},

@@ -90,16 +90,9 @@ func NewDemoAPI(d DemoScenario) (*demoapi.API, error) {
 
 // DemoClientConfig is a fleet member's client for d on st.
 func DemoClientConfig(d DemoScenario, st store.Store, log *slog.Logger) client.Config {
-	return client.Config{
-		Name:   d.Name(),
-		Store:  st,
-		Limits: []store.Limit{DemoLimit},
-		Retry: client.RetryConfig{
-			MaxRetries: 20, BaseDelay: 10 * time.Millisecond, MaxDelay: time.Second, MaxRetryAfter: time.Minute,
-		},
-		AttemptTimeout: 5 * time.Second,
-		Logger:         log,
-	}
+	cfg := memberConfig(d.Name(), DemoLimit, st, log)
+	cfg.AttemptTimeout = 5 * time.Second
+	return cfg
 }
 
 // Work is what Drive needs of d.
